@@ -1,0 +1,123 @@
+"""The ``implicit-bias`` command line (docs/cli.md).
+
+    implicit-bias run [CONFIG.toml] [--set KEY=VALUE ...] [--out DIR] [--force] [--quiet]
+
+Exit statuses: 0 finished (converged or max_steps), 2 bad input, 3 diverged,
+130 interrupted. The last line printed on stdout is the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Sequence
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit status 2 (its default)."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(EXIT_BAD_INPUT, f"implicit-bias: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="implicit-bias", description="A JAX laboratory for implicit regularization.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="train one experiment and write its run directory")
+    run.add_argument("config", nargs="?", help="experiment TOML (default: the embedded Arora et al. completion)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set model.depth=3 (repeatable; values are TOML)")
+    run.add_argument("--out", default="runs", help="parent directory of run directories (default: runs/)")
+    run.add_argument("--force", action="store_true", help="rerun even if a finished run with this config exists")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    return parser
+
+
+class _Interrupt:
+    """SIGINT sets a flag; the trainer finishes its current chunk and the run is saved as interrupted."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.requested:  # a second Ctrl-C: give up at once
+                raise KeyboardInterrupt
+            self.requested = True
+            print("\ninterrupt: finishing the current chunk and saving (Ctrl-C again to abort)", file=sys.stderr)
+
+        self._previous = signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _progress(cfg: dict, quiet: bool):
+    """A tqdm bar over steps showing loss, steps/s and ETA; None when quiet or not a TTY."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=cfg["trainer"]["steps"], unit="step", dynamic_ncols=True, file=sys.stderr,
+                desc=cfg["name"], smoothing=0.1)
+
+
+def _cmd_run(args) -> int:
+    from .run import as_config, run
+    from .store import to_json
+
+    cfg = as_config(args.config, args.overrides)
+    if args.print_config:
+        print(to_json(cfg))
+        return EXIT_OK
+    bar = _progress(cfg, args.quiet)
+
+    def on_log(row):
+        if bar is not None:
+            bar.update(row["step"] - bar.n)
+            bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
+
+    with _Interrupt() as interrupt:
+        try:
+            result = run(cfg, out=args.out, force=args.force, on_log=on_log, should_stop=lambda: interrupt.requested)
+        finally:
+            if bar is not None:
+                bar.close()
+    summary = result.summary
+    if result.skipped:
+        print(f"already finished ({summary['status']}, {summary['steps']} steps): not rerun; --force reruns",
+              file=sys.stderr)
+    else:
+        final = summary["final"]
+        print(f"{summary['status']} after {summary['steps']} steps in {summary['wall_seconds']:.1f}s: "
+              f"loss {final.get('loss', float('nan')):.3e}, test_error {final.get('test_error', float('nan')):.3e}"
+              f" (loss = mean of ½(prediction − target)²)", file=sys.stderr)
+    print(result.path)
+    return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}.get(summary["status"], EXIT_OK)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .config import ConfigError
+
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+    except ConfigError as exc:
+        print(f"implicit-bias: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("implicit-bias: aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

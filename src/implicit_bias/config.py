@@ -1,0 +1,435 @@
+"""The experiment config: schema, defaults, validation, overrides and hashing.
+
+A config is plain data (TOML in, JSON out). :func:`resolve` turns a user's
+partial document into the *resolved* config: every default filled in, every
+value type-checked and range-checked, every cross-field constraint verified.
+Anything wrong raises one :class:`ConfigError` naming the key path, which the
+CLI turns into a one-line message and exit status 2.
+
+The schema below is the single source of truth for the keys: docs/config.md
+documents each of them and ``tests/test_config.py`` checks that it does.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A bad config value. ``key`` is the dotted path of the offending key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        self.message = message
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type, default, allowed values and a range check."""
+
+    kind: str  # "int" | "float" | "str" | "bool" | "int_list" | "float_list" | "shape"
+    default: Any
+    doc: str
+    choices: tuple = ()
+    minimum: float | None = None
+    exclusive_minimum: bool = False
+    maximum: float | None = None
+    nullable: bool = False
+
+    def describe(self) -> str:
+        """Allowed values, as the error messages and docs state them."""
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        parts = {"int": "an integer", "float": "a finite number", "str": "a string",
+                 "bool": "true or false", "int_list": "an integer or a list of integers",
+                 "float_list": "a list of numbers", "shape": '"uniform" or a list of positive numbers'}[self.kind]
+        if self.minimum is not None:
+            parts += f" {'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        if self.maximum is not None:
+            parts += f" and <= {self.maximum:g}"
+        return parts
+
+
+def _int(default, doc, minimum=None, maximum=None, nullable=False):
+    return Key("int", default, doc, minimum=minimum, maximum=maximum, nullable=nullable)
+
+
+def _float(default, doc, minimum=None, exclusive=False, maximum=None):
+    return Key("float", default, doc, minimum=minimum, exclusive_minimum=exclusive, maximum=maximum)
+
+
+def _choice(default, doc, *choices):
+    return Key("str", default, doc, choices=tuple(choices))
+
+
+TOP_LEVEL: dict[str, Key] = {
+    "name": Key("str", "experiment", "Run name; the run directory is `<name>-<8 hex of the config hash>`."),
+    "seed": _int(0, "One integer seed; split by name into problem / init / sampling keys.", minimum=0,
+                 maximum=2**32 - 1),
+    "dtype": _choice("float64", "Floating-point precision of the engine.", "float64", "float32"),
+}
+
+PROBLEMS: dict[str, dict[str, Key]] = {
+    "least_squares": {
+        "n_samples": _int(20, "Number of rows of the design X.", minimum=1),
+        "n_features": _int(50, "Number of columns of X (the dimension of β).", minimum=1),
+        "design": _choice("gaussian", "X has i.i.d. N(0,1) entries, or XᵀX = n_samples·I.", "gaussian", "orthogonal"),
+        "target": _choice("dense", "β* has N(0,1) entries everywhere, or on `sparsity` random coordinates.",
+                          "dense", "sparse"),
+        "sparsity": _int(5, "Number of non-zero coordinates of a sparse β*.", minimum=1),
+        "noise": _float(0.0, "Standard deviation of Gaussian label noise added to y = Xβ*.", minimum=0.0),
+    },
+    "matrix_completion": {
+        "n_rows": _int(100, "Rows of the matrix.", minimum=1),
+        "n_cols": _int(100, "Columns of the matrix.", minimum=1),
+        "rank": _int(5, "Rank of the ground truth W* = U Vᵀ.", minimum=1),
+        "n_obs": _int(2000, "Observed entries, sampled uniformly without replacement.", minimum=1),
+        "target_norm": _float(100.0, "Frobenius norm of W* (Arora et al. 2019 use 100 for 100x100 rank 5).",
+                              minimum=0.0, exclusive=True),
+        "noise": _float(0.0, "Standard deviation of Gaussian noise on the observed values.", minimum=0.0),
+    },
+    "matrix_sensing": {
+        "n_rows": _int(20, "Rows of the matrix.", minimum=1),
+        "n_cols": _int(20, "Columns of the matrix.", minimum=1),
+        "rank": _int(2, "Rank of the ground truth (PSD for symmetric measurements).", minimum=1),
+        "n_measurements": _int(100, "Number of linear measurements y_i = ⟨A_i, W*⟩.", minimum=1),
+        "measurements": _choice("gaussian", "Distribution of the sensing matrices A_i.",
+                                "gaussian", "symmetric_gaussian", "commuting"),
+        "target_norm": _float(1.0, "Frobenius norm of W*.", minimum=0.0, exclusive=True),
+        "noise": _float(0.0, "Standard deviation of Gaussian noise on y.", minimum=0.0),
+    },
+    "razin_2x2": {},
+}
+
+MODELS: dict[str, dict[str, Key]] = {
+    "linear": {
+        "init_scale": _float(0.0, "0 starts at zero; > 0 draws i.i.d. N(0, init_scale²) entries.", minimum=0.0),
+    },
+    "deep_matrix": {
+        "depth": _int(3, "Number of factors N of W = W_N ⋯ W_1.", minimum=1, maximum=64),
+        "width": Key("int_list", None, "Hidden sizes: one integer for all, or a list of depth-1 integers; "
+                     "default max(n_rows, n_cols).", minimum=1, nullable=True),
+        "init": _choice("gaussian", "Initialization of the factors (see docs/config.md).",
+                        "gaussian", "balanced", "identity", "orthogonal"),
+        "init_scale": _float(1e-3, "Scale of the initialization (convention depends on `init`).",
+                             minimum=0.0, exclusive=True),
+    },
+    "symmetric": {
+        "width": _int(None, "Columns of U in W = U Uᵀ; default n_rows.", minimum=1, nullable=True),
+        "init": _choice("gaussian", "U0 has N(0, init_scale²) entries, or U0 = init_scale·I (rectangular).",
+                        "gaussian", "identity"),
+        "init_scale": _float(1e-3, "Scale of U0.", minimum=0.0, exclusive=True),
+    },
+    "diagonal": {
+        "form": _choice("difference", "β = u ⊙ v (product) or β = u^N − v^N (difference).",
+                        "product", "difference"),
+        "power": _int(2, "N in u^N − v^N (form = difference).", minimum=2, maximum=16),
+        "alpha": _float(1.0, "Initial value of every coordinate: u(0) = v(0) = α·shape.",
+                        minimum=0.0, exclusive=True),
+        "shape": Key("shape", "uniform", "Per-coordinate init shape: \"uniform\" (all ones) or a list of "
+                     "positive numbers, one per coordinate."),
+    },
+}
+
+TRAINERS: dict[str, dict[str, Key]] = {
+    "gd": {
+        "lr": _float(0.1, "Learning rate (step size) η.", minimum=0.0, exclusive=True),
+        "steps": _int(1000, "Maximum number of steps.", minimum=0, maximum=10**12),
+        "stop_loss": _float(0.0, "Stop when the training loss is at or below this value.", minimum=0.0),
+        "log_every": _int(100, "Steps per compiled chunk; metrics are logged at the end of each chunk.",
+                          minimum=1, maximum=10**7),
+    },
+}
+
+PENALTIES: dict[str, dict[str, Key]] = {
+    name: {
+        "weight": _float(0.0, "Multiplier λ of the penalty added to the loss.", minimum=0.0),
+        "on": _choice("end_to_end", "What the penalty acts on.", "end_to_end", "params"),
+        **extra,
+    }
+    for name, extra in {
+        "none": {},
+        "l2": {},
+        "l1": {},
+        "nuclear": {},
+        "schatten": {"p": _float(1.0, "Schatten exponent p (p < 1 is a quasi-norm).", minimum=0.0, exclusive=True),
+                     "eps": _float(1e-8, "Smoothing ε in Σ (σ_i² + ε)^{p/2}.", minimum=0.0)},
+        "normalized_nuclear": {},
+        "effective_rank": {},
+    }.items()
+}
+
+METRICS: dict[str, Key] = {
+    "top_k": _int(10, "Number of leading singular values logged for matrix problems.", minimum=1, maximum=10000),
+}
+
+#: Sections chosen by a ``kind`` key, with the default kind (None: required).
+KINDED_SECTIONS: dict[str, tuple[dict[str, dict[str, Key]], str | None]] = {
+    "problem": (PROBLEMS, None),
+    "model": (MODELS, None),
+    "trainer": (TRAINERS, "gd"),
+    "penalty": (PENALTIES, "none"),
+}
+PLAIN_SECTIONS: dict[str, dict[str, Key]] = {"metrics": METRICS}
+
+
+# --------------------------------------------------------------------------- values
+
+def _check_value(path: str, spec: Key, value: Any) -> Any:
+    """Type- and range-check one value and return it normalized (tuples for lists)."""
+    if value is None and spec.nullable:
+        return None
+
+    def fail(got: Any = value) -> ConfigError:
+        return ConfigError(path, f"must be {spec.describe()}, got {got!r}")
+
+    if spec.kind == "str":
+        if not isinstance(value, str):
+            raise fail()
+        if spec.choices and value not in spec.choices:
+            raise fail()
+        if not spec.choices and not (0 < len(value) <= 200):
+            raise ConfigError(path, f"must be a non-empty string of at most 200 characters, got {value!r}")
+        return value
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise fail()
+        return value
+    if spec.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail()
+        _check_range(path, spec, value)
+        return value
+    if spec.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise fail()
+        value = float(value)
+        _check_range(path, spec, value)
+        return value
+    if spec.kind == "int_list":
+        if isinstance(value, int) and not isinstance(value, bool):
+            _check_range(path, spec, value)
+            return value
+        if not isinstance(value, (list, tuple)) or not value:
+            raise fail()
+        for i, v in enumerate(value):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"{path}[{i}]", f"must be an integer, got {v!r}")
+            _check_range(f"{path}[{i}]", spec, v)
+        return list(value)
+    if spec.kind == "shape":
+        if value == "uniform":
+            return value
+        if not isinstance(value, (list, tuple)) or not value:
+            raise fail()
+        for i, v in enumerate(value):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ConfigError(f"{path}[{i}]", f"must be a positive finite number, got {v!r}")
+        return [float(v) for v in value]
+    raise AssertionError(spec.kind)
+
+
+def _check_range(path: str, spec: Key, value: float) -> None:
+    if spec.minimum is not None:
+        bad = value <= spec.minimum if spec.exclusive_minimum else value < spec.minimum
+        if bad:
+            raise ConfigError(path, f"must be {spec.describe()}, got {value!r}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ConfigError(path, f"must be {spec.describe()}, got {value!r}")
+
+
+def _resolve_table(path: str, keys: Mapping[str, Key], table: Any, skip: tuple[str, ...] = ()) -> dict:
+    if not isinstance(table, Mapping):
+        raise ConfigError(path, f"must be a table, got {table!r}")
+    unknown = sorted(set(table) - set(keys) - set(skip))
+    if unknown:
+        allowed = ", ".join(sorted(keys)) or "(none)"
+        raise ConfigError(f"{path}.{unknown[0]}" if path else unknown[0],
+                          f"unknown key; allowed keys here: {allowed}")
+    resolved = {}
+    for name, spec in keys.items():
+        key_path = f"{path}.{name}" if path else name
+        value = table.get(name, spec.default)
+        resolved[name] = _check_value(key_path, spec, value)
+    return resolved
+
+
+def _resolve_kinded(section: str, raw: Any) -> dict:
+    kinds, default_kind = KINDED_SECTIONS[section]
+    if raw is None:
+        if default_kind is None:
+            raise ConfigError(section, f"missing section [{section}] (kind is one of {', '.join(kinds)})")
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(section, f"must be a table, got {raw!r}")
+    kind = raw.get("kind", default_kind)
+    if kind is None:
+        raise ConfigError(f"{section}.kind", f"missing; must be one of {', '.join(repr(k) for k in kinds)}")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise ConfigError(f"{section}.kind", f"must be one of {', '.join(repr(k) for k in kinds)}, got {kind!r}")
+    return {"kind": kind, **_resolve_table(section, kinds[kind], raw, skip=("kind",))}
+
+
+def resolve(raw: Mapping[str, Any]) -> dict:
+    """Validate a config document and fill in every default.
+
+    Returns a new nested dict with the same nesting as the TOML. Raises
+    :class:`ConfigError` naming the first offending key.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError("", f"a config must be a table, got {type(raw).__name__}")
+    sections = set(KINDED_SECTIONS) | set(PLAIN_SECTIONS)
+    resolved = _resolve_table("", TOP_LEVEL, raw, skip=tuple(sections))
+    for section in KINDED_SECTIONS:
+        resolved[section] = _resolve_kinded(section, raw.get(section))
+    for section, keys in PLAIN_SECTIONS.items():
+        resolved[section] = _resolve_table(section, keys, raw.get(section, {}))
+    _check_consistency(resolved)
+    return resolved
+
+
+def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...]:
+    """Shape of the end-to-end object the problem measures: (d,) or (n_rows, n_cols)."""
+    kind = problem["kind"]
+    if kind == "least_squares":
+        return (problem["n_features"],)
+    if kind == "razin_2x2":
+        return (2, 2)
+    return (problem["n_rows"], problem["n_cols"])
+
+
+def _check_consistency(cfg: dict) -> None:
+    """Cross-field constraints that a single key cannot express."""
+    problem, model = cfg["problem"], cfg["model"]
+    kind = problem["kind"]
+    if kind == "least_squares":
+        if problem["design"] == "orthogonal" and problem["n_samples"] < problem["n_features"]:
+            raise ConfigError("problem.design", "'orthogonal' (XᵀX = n_samples·I) needs n_samples >= n_features, "
+                              f"got n_samples={problem['n_samples']} < n_features={problem['n_features']}")
+        if problem["target"] == "sparse" and problem["sparsity"] > problem["n_features"]:
+            raise ConfigError("problem.sparsity", f"must be <= n_features={problem['n_features']}, "
+                              f"got {problem['sparsity']}")
+    if kind in ("matrix_completion", "matrix_sensing"):
+        n, m = problem["n_rows"], problem["n_cols"]
+        if problem["rank"] > min(n, m):
+            raise ConfigError("problem.rank", f"must be <= min(n_rows, n_cols) = {min(n, m)}, got {problem['rank']}")
+    if kind == "matrix_completion" and problem["n_obs"] > problem["n_rows"] * problem["n_cols"]:
+        raise ConfigError("problem.n_obs", f"must be <= n_rows*n_cols = {problem['n_rows'] * problem['n_cols']}, "
+                          f"got {problem['n_obs']}")
+    if kind == "matrix_sensing" and problem["measurements"] != "gaussian" and problem["n_rows"] != problem["n_cols"]:
+        raise ConfigError("problem.measurements", f"{problem['measurements']!r} needs a square matrix, got "
+                          f"{problem['n_rows']}x{problem['n_cols']}")
+    shape = end_to_end_shape(problem)
+    if math.prod(shape) > 10**8:
+        raise ConfigError("problem", f"the end-to-end object has {math.prod(shape)} entries; at most 1e8 supported")
+    if model["kind"] == "deep_matrix" and isinstance(model["width"], list):
+        if len(model["width"]) != model["depth"] - 1:
+            raise ConfigError("model.width", f"a list must have depth-1 = {model['depth'] - 1} entries, "
+                              f"got {len(model['width'])}")
+    if model["kind"] == "deep_matrix":
+        widths = model["width"] if isinstance(model["width"], list) else [model["width"] or max(shape)]
+        if max(widths) * max(shape) > 10**8:
+            raise ConfigError("model.width", "the factors would have more than 1e8 entries")
+    if model["kind"] == "symmetric" and (len(shape) != 2 or shape[0] != shape[1]):
+        raise ConfigError("model.kind", f"'symmetric' (W = U Uᵀ) needs a square problem, got shape {shape}")
+    if model["kind"] == "diagonal" and isinstance(model["shape"], list) and len(model["shape"]) != math.prod(shape):
+        raise ConfigError("model.shape", f"needs {math.prod(shape)} entries (one per coordinate), "
+                          f"got {len(model['shape'])}")
+    penalty = cfg["penalty"]
+    if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
+        raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
+    if cfg["metrics"]["top_k"] > 10000:
+        raise ConfigError("metrics.top_k", "must be <= 10000")
+
+
+# --------------------------------------------------------------------------- files and overrides
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value``; the value is read as a TOML value, or as a bare string."""
+    if "=" not in text:
+        raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
+    key, value_text = text.split("=", 1)
+    key = key.strip()
+    parts = key.split(".")
+    if not key or any(not p.strip() for p in parts):
+        raise ConfigError("--set", f"bad key in {text!r}")
+    try:
+        value = tomllib.loads(f"v = {value_text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value_text.strip()
+    return [p.strip() for p in parts], value
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict:
+    """Return a copy of ``raw`` with each ``KEY=VALUE`` override set."""
+    doc = copy.deepcopy(dict(raw))
+    for text in overrides:
+        parts, value = parse_override(text)
+        table = doc
+        for i, part in enumerate(parts[:-1]):
+            node = table.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(".".join(parts[: i + 1]), f"is not a table; cannot set {'.'.join(parts)}")
+            table = node
+        table[parts[-1]] = value
+    return doc
+
+
+def load_toml(path: str | Path) -> dict:
+    """Read a TOML file; a missing or malformed file is a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"malformed TOML in {path}: {exc}") from None
+
+
+def default_config_path() -> Path:
+    """The embedded default experiment (Arora et al. 2019 style completion)."""
+    return Path(__file__).parent / "configs" / "default.toml"
+
+
+def load(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
+    """Load a TOML file (or the embedded default), apply ``--set`` overrides, resolve."""
+    raw = load_toml(path if path is not None else default_config_path())
+    return resolve(apply_overrides(raw, overrides or []))
+
+
+def config_hash(resolved: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a resolved config (without ``versions``)."""
+    body = {k: v for k, v in resolved.items() if k != "versions"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_dir_name(resolved: Mapping[str, Any]) -> str:
+    """``<name>-<8 hex of the config hash>``, with the name made filesystem-safe."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in resolved["name"]).strip(".") or "run"
+    return f"{safe[:80]}-{config_hash(resolved)[:8]}"
+
+
+def all_keys() -> list[str]:
+    """Every documented key path, e.g. ``model.deep_matrix.depth``."""
+    keys = list(TOP_LEVEL)
+    for section, (kinds, _) in KINDED_SECTIONS.items():
+        keys.append(f"{section}.kind")
+        for kind, table in kinds.items():
+            keys += [f"{section}.{kind}.{name}" for name in table]
+    for section, table in PLAIN_SECTIONS.items():
+        keys += [f"{section}.{name}" for name in table]
+    return keys
+

@@ -1,0 +1,179 @@
+"""Parameterizations of the end-to-end object: pure functions of a parameter pytree.
+
+A model holds only static structure (shapes, depth, form). ``init(key, ...)``
+returns the parameters, a flat ``dict[str, Array]``; ``end_to_end(params)``
+returns the vector or matrix the problem measures. The initialization scale
+is an argument of ``init``, not part of the model, so that changing it never
+changes the compiled training step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+Params = dict[str, jax.Array]
+
+
+class Model(eqx.Module):
+    """Base class. ``shape`` is the end-to-end shape, (d,) or (n_rows, n_cols)."""
+
+    shape: tuple[int, ...] = eqx.field(static=True)
+
+    def init(self, key: jax.Array, cfg: Mapping[str, Any], dtype) -> Params:
+        raise NotImplementedError
+
+    def end_to_end(self, params: Params) -> jax.Array:
+        raise NotImplementedError
+
+    def factors(self, params: Params) -> list[jax.Array]:
+        """The factors of a product model, first applied first; empty for other models."""
+        return []
+
+
+class Linear(Model):
+    """The end-to-end object itself: W. Starts at zero unless ``init_scale`` > 0 (then N(0, init_scale²))."""
+
+    def init(self, key, cfg, dtype):
+        return {"W": cfg["init_scale"] * jax.random.normal(key, self.shape, dtype)}
+
+    def end_to_end(self, params):
+        return params["W"]
+
+
+class DeepMatrix(Model):
+    """W = W_N ⋯ W_1, a depth-N linear network (Arora et al. 2019, "Implicit regularization in
+    deep matrix factorization"). A vector problem of dimension d is the 1×d case.
+
+    ``dims = (n_cols, h_1, …, h_{N−1}, n_rows)``: factor W_j has shape (dims[j], dims[j−1]).
+    """
+
+    dims: tuple[int, ...] = eqx.field(static=True)
+
+    @property
+    def depth(self) -> int:
+        return len(self.dims) - 1
+
+    def factors(self, params):
+        return [params[f"W{j}"] for j in range(1, self.depth + 1)]
+
+    def end_to_end(self, params):
+        W = params["W1"]
+        for j in range(2, self.depth + 1):
+            W = params[f"W{j}"] @ W
+        return W.reshape(self.shape)
+
+    def init(self, key, cfg, dtype):
+        scale, kind = cfg["init_scale"], cfg["init"]
+        shapes = [(self.dims[j], self.dims[j - 1]) for j in range(1, self.depth + 1)]
+        keys = jax.random.split(key, self.depth)
+        if kind == "gaussian":
+            mats = [scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)]
+        elif kind == "identity":
+            mats = [scale * jnp.eye(*s, dtype=dtype) for s in shapes]
+        elif kind == "orthogonal":
+            mats = [scale * _haar_semi_orthogonal(k, s, dtype) for k, s in zip(keys, shapes)]
+        else:
+            mats = self._balanced(keys[0], scale, dtype)
+        return {f"W{j + 1}": m for j, m in enumerate(mats)}
+
+    def _balanced(self, key, scale, dtype) -> list[jax.Array]:
+        """Arora, Cohen, Golowich & Hu (2019, ICLR), Procedure 1: draw W0 with N(0, scale²)
+        entries, take W0 = U Σ Vᵀ (top r = min of all dims), and set W_1 = Σ^{1/N} Vᵀ,
+        W_j = Σ^{1/N} (1 < j < N), W_N = U Σ^{1/N}, zero-padded to the hidden sizes, so that
+        W_{j+1}ᵀ W_{j+1} = W_j W_jᵀ exactly and W_N ⋯ W_1 is the rank-r truncation of W0."""
+        n_out, n_in, N = self.dims[-1], self.dims[0], self.depth
+        W0 = scale * jax.random.normal(key, (n_out, n_in), dtype)
+        U, s, Vt = jnp.linalg.svd(W0, full_matrices=False)
+        r = min(self.dims)
+        root = s[:r] ** (1.0 / N)
+        mats = []
+        for j in range(1, N + 1):
+            rows, cols = self.dims[j], self.dims[j - 1]
+            core = jnp.diag(root)
+            if j == 1:
+                core = core @ Vt[:r]
+            if j == N:
+                core = U[:, :r] @ core
+            out_rows = rows if j == N else r
+            out_cols = cols if j == 1 else r
+            block = jnp.zeros((rows, cols), dtype)
+            mats.append(block.at[:out_rows, :out_cols].set(core.reshape(out_rows, out_cols)))
+        return mats
+
+
+class Symmetric(Model):
+    """W = U Uᵀ with U ∈ ℝ^{n×k} (Gunasekar et al. 2017, "Implicit regularization in matrix
+    factorization"). ``init``: U0 with N(0, init_scale²) entries, or U0 = init_scale·I (rectangular)."""
+
+    width: int = eqx.field(static=True)
+
+    def init(self, key, cfg, dtype):
+        n, k, scale = self.shape[0], self.width, cfg["init_scale"]
+        if cfg["init"] == "identity":
+            return {"U": scale * jnp.eye(n, k, dtype=dtype)}
+        return {"U": scale * jax.random.normal(key, (n, k), dtype)}
+
+    def end_to_end(self, params):
+        return params["U"] @ params["U"].T
+
+
+class Diagonal(Model):
+    """Diagonal linear networks, applied coordinate-wise to the end-to-end object.
+
+    ``form = "product"``: β = u ⊙ v. ``form = "difference"``: β = u^N − v^N (Woodworth et al. 2020,
+    "Kernel and rich regimes in overparametrized models"; N = 2 is their depth-2 model).
+    Both start at u(0) = v(0) = α·shape. Note that for "product" this keeps u = v for all
+    time under GD (the updates are symmetric), so β = u² ≥ 0 and β(0) = α²·shape².
+    """
+
+    form: str = eqx.field(static=True)
+    power: int = eqx.field(static=True)
+
+    def init(self, key, cfg, dtype):
+        shape = cfg["shape"]
+        base = jnp.ones(self.shape, dtype) if shape == "uniform" else jnp.asarray(shape, dtype).reshape(self.shape)
+        u0 = cfg["alpha"] * base
+        return {"u": u0, "v": u0}
+
+    def end_to_end(self, params):
+        u, v = params["u"], params["v"]
+        if self.form == "product":
+            return u * v
+        return u**self.power - v**self.power
+
+
+def _haar_semi_orthogonal(key, shape, dtype) -> jax.Array:
+    """A Haar-random matrix with orthonormal rows or columns (QR of a Gaussian, signs fixed)."""
+    rows, cols = shape
+    G = jax.random.normal(key, (max(shape), min(shape)), dtype)
+    Q, R = jnp.linalg.qr(G)
+    Q = Q * jnp.sign(jnp.diag(R))
+    return Q if rows >= cols else Q.T
+
+
+def make_model(model_cfg: Mapping[str, Any], shape: tuple[int, ...]) -> Model:
+    """Build the (static) model for a resolved ``[model]`` table and an end-to-end shape."""
+    kind = model_cfg["kind"]
+    if kind == "linear":
+        return Linear(shape=shape)
+    if kind == "deep_matrix":
+        n_rows, n_cols = (1, shape[0]) if len(shape) == 1 else shape
+        width = model_cfg["width"]
+        if width is None:
+            width = max(n_rows, n_cols)
+        hidden = list(width) if isinstance(width, list) else [width] * (model_cfg["depth"] - 1)
+        return DeepMatrix(shape=shape, dims=(n_cols, *hidden, n_rows))
+    if kind == "symmetric":
+        return Symmetric(shape=shape, width=model_cfg["width"] or shape[0])
+    if kind == "diagonal":
+        return Diagonal(shape=shape, form=model_cfg["form"], power=model_cfg["power"])
+    raise AssertionError(kind)
+
+
+def n_params(params: Params) -> int:
+    return sum(math.prod(p.shape) for p in params.values())

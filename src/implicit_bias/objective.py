@@ -1,0 +1,26 @@
+"""The one function every trainer differentiates: loss(model(params)) + weight · penalty."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+
+from .models import Model, Params
+from .penalties import Penalty
+from .problems import Problem
+
+
+class Objective(eqx.Module):
+    """C(θ) = L(W(θ)) + λ R(·), with L the mean of ½(prediction − target)² (see problems.py)."""
+
+    problem: Problem
+    model: Model
+    penalty: Penalty
+
+    def __call__(self, params: Params) -> jax.Array:
+        W = self.model.end_to_end(params)
+        return self.problem.loss(W) + self.penalty(params, W)
+
+    def data_loss(self, params: Params) -> jax.Array:
+        """The training loss L alone, without the penalty (what ``loss`` in metrics reports)."""
+        return self.problem.loss(self.model.end_to_end(params))

@@ -1,0 +1,214 @@
+"""Problems: the data, the measurement operator and the loss.
+
+Every problem measures an *end-to-end* object ``W`` (a vector β for regression,
+a matrix for completion and sensing) through a linear operator ``measure`` and
+scores the predictions with the loss
+
+    L(W) = (1/m) Σ_i ½ (measure(W)_i − y_i)²,
+
+the mean of ½(prediction − target)² over the m observations. This is the
+project-wide convention (the seeds and peer code disagree: Arora et al.'s
+reference code uses the mean of (·)², twice ours).
+
+The data depends only on the seed and the ``[problem]`` table: the random key
+is derived from the seed and the name "problem", so changing the model,
+trainer or penalty never changes X, y, the observed entries or W*.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import ConfigError, end_to_end_shape
+from .keys import named_key
+
+
+class Problem(eqx.Module):
+    """Base class: a linear measurement operator, targets and (maybe) a ground truth."""
+
+    targets: jax.Array
+    ground_truth: jax.Array | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def measure(self, W: jax.Array) -> jax.Array:
+        """The predictions 𝒜(W) ∈ ℝ^m."""
+        raise NotImplementedError
+
+    def adjoint(self, r: jax.Array) -> jax.Array:
+        """The adjoint 𝒜*(r), so that ⟨𝒜(W), r⟩ = ⟨W, 𝒜*(r)⟩."""
+        raise NotImplementedError
+
+    def loss(self, W: jax.Array) -> jax.Array:
+        """Mean of ½(prediction − target)² over the observations."""
+        residual = self.measure(W) - self.targets
+        return 0.5 * jnp.mean(residual**2)
+
+    def test_error(self, W: jax.Array) -> jax.Array:
+        """‖W − W*‖_F / ‖W*‖_F (the ℓ2 analogue for vectors); NaN without a ground truth."""
+        if self.ground_truth is None:
+            return jnp.asarray(jnp.nan, dtype=W.dtype)
+        return jnp.linalg.norm((W - self.ground_truth).ravel()) / jnp.linalg.norm(self.ground_truth.ravel())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays written to problem.npz."""
+        raise NotImplementedError
+
+
+class LeastSquares(Problem):
+    """y = X β* + noise; the end-to-end object is β ∈ ℝ^d and 𝒜(β) = Xβ."""
+
+    X: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.X.shape[1],)
+
+    def measure(self, W):
+        return self.X @ W
+
+    def adjoint(self, r):
+        return self.X.T @ r
+
+    def arrays(self):
+        out = {"X": np.asarray(self.X), "y": np.asarray(self.targets)}
+        if self.ground_truth is not None:
+            out["ground_truth"] = np.asarray(self.ground_truth)
+        return out
+
+
+class MatrixCompletion(Problem):
+    """Observed entries W*[rows_i, cols_i] (+ noise); stores indices, never a dense mask."""
+
+    rows: jax.Array
+    cols: jax.Array
+    matrix_shape: tuple[int, int] = eqx.field(static=True)
+
+    @property
+    def shape(self):
+        return self.matrix_shape
+
+    def measure(self, W):
+        return W[self.rows, self.cols]
+
+    def adjoint(self, r):
+        return jnp.zeros(self.matrix_shape, r.dtype).at[self.rows, self.cols].add(r)
+
+    def arrays(self):
+        out = {"rows": np.asarray(self.rows), "cols": np.asarray(self.cols), "values": np.asarray(self.targets)}
+        if self.ground_truth is not None:
+            out["ground_truth"] = np.asarray(self.ground_truth)
+        return out
+
+
+class MatrixSensing(Problem):
+    """y_i = ⟨A_i, W*⟩ (+ noise) with sensing matrices A ∈ ℝ^{m×n_rows×n_cols}."""
+
+    A: jax.Array
+
+    @property
+    def shape(self):
+        return self.A.shape[1:]
+
+    def measure(self, W):
+        return jnp.einsum("mij,ij->m", self.A, W)
+
+    def adjoint(self, r):
+        return jnp.einsum("mij,m->ij", self.A, r)
+
+    def arrays(self):
+        out = {"A": np.asarray(self.A), "y": np.asarray(self.targets)}
+        if self.ground_truth is not None:
+            out["ground_truth"] = np.asarray(self.ground_truth)
+        return out
+
+
+# --------------------------------------------------------------------------- generators
+
+def _low_rank(key, n: int, m: int, rank: int, norm: float, symmetric: bool) -> jax.Array:
+    """U Vᵀ with Gaussian factors (V = U for a PSD target), scaled to Frobenius norm ``norm``."""
+    ku, kv = jax.random.split(key)
+    U = jax.random.normal(ku, (n, rank))
+    V = U if symmetric else jax.random.normal(kv, (m, rank))
+    W = U @ V.T
+    return W * (norm / jnp.linalg.norm(W))
+
+
+def _least_squares(cfg, key) -> LeastSquares:
+    n, d = cfg["n_samples"], cfg["n_features"]
+    kx, kb, ks, kn = jax.random.split(key, 4)
+    G = jax.random.normal(kx, (n, d))
+    if cfg["design"] == "orthogonal":
+        Q, R = jnp.linalg.qr(G)  # n >= d is validated: Q has orthonormal columns
+        X = Q * jnp.sign(jnp.diag(R)) * jnp.sqrt(n)
+    else:
+        X = G
+    beta = jax.random.normal(kb, (d,))
+    if cfg["target"] == "sparse":
+        support = jax.random.permutation(ks, d)[: cfg["sparsity"]]
+        beta = jnp.zeros(d).at[support].set(beta[: cfg["sparsity"]])
+    y = X @ beta + cfg["noise"] * jax.random.normal(kn, (n,))
+    return LeastSquares(targets=y, ground_truth=beta, X=X)
+
+
+def _matrix_completion(cfg, key) -> MatrixCompletion:
+    n, m = cfg["n_rows"], cfg["n_cols"]
+    kw, ko, kn = jax.random.split(key, 3)
+    W_star = _low_rank(kw, n, m, cfg["rank"], cfg["target_norm"], symmetric=False)
+    flat = jnp.sort(jax.random.choice(ko, n * m, (cfg["n_obs"],), replace=False))
+    rows, cols = flat // m, flat % m
+    values = W_star[rows, cols] + cfg["noise"] * jax.random.normal(kn, (cfg["n_obs"],))
+    return MatrixCompletion(targets=values, ground_truth=W_star, rows=rows.astype(jnp.int32),
+                            cols=cols.astype(jnp.int32), matrix_shape=(n, m))
+
+
+def _matrix_sensing(cfg, key) -> MatrixSensing:
+    n, m, k = cfg["n_rows"], cfg["n_cols"], cfg["n_measurements"]
+    kw, ka, kq, kn = jax.random.split(key, 4)
+    kind = cfg["measurements"]
+    W_star = _low_rank(kw, n, m, cfg["rank"], cfg["target_norm"], symmetric=kind != "gaussian")
+    if kind == "gaussian":
+        A = jax.random.normal(ka, (k, n, m))
+    elif kind == "symmetric_gaussian":
+        G = jax.random.normal(ka, (k, n, n))
+        A = (G + jnp.swapaxes(G, 1, 2)) / jnp.sqrt(2.0)
+    else:  # commuting: A_i = Q diag(a_i) Qᵀ with one orthogonal Q (Gunasekar et al. 2017, Thm 1)
+        Q, _ = jnp.linalg.qr(jax.random.normal(kq, (n, n)))
+        a = jax.random.normal(ka, (k, n))
+        A = jnp.einsum("ij,kj,lj->kil", Q, a, Q)
+    y = jnp.einsum("kij,ij->k", A, W_star) + cfg["noise"] * jax.random.normal(kn, (k,))
+    return MatrixSensing(targets=y, ground_truth=W_star, A=A)
+
+
+def _razin_2x2(cfg, key) -> MatrixCompletion:
+    """Razin & Cohen (2020): W[0,1] = W[1,0] = 1, W[1,1] = 0 observed, W[0,0] free; no ground truth."""
+    return MatrixCompletion(targets=jnp.array([1.0, 1.0, 0.0]), ground_truth=None,
+                            rows=jnp.array([0, 1, 1], jnp.int32), cols=jnp.array([1, 0, 1], jnp.int32),
+                            matrix_shape=(2, 2))
+
+
+_GENERATORS = {
+    "least_squares": _least_squares,
+    "matrix_completion": _matrix_completion,
+    "matrix_sensing": _matrix_sensing,
+    "razin_2x2": _razin_2x2,
+}
+
+
+def make_problem(problem_cfg: Mapping[str, Any], seed: int, dtype: str = "float64") -> Problem:
+    """Generate a problem from its resolved config table and the seed."""
+    problem = _GENERATORS[problem_cfg["kind"]](problem_cfg, named_key(seed, "problem"))
+    problem = jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, problem)
+    if problem.shape != end_to_end_shape(problem_cfg):
+        raise AssertionError("problem shape mismatch")
+    if not bool(jnp.all(jnp.isfinite(problem.targets))):
+        raise ConfigError("problem", "generated targets are not finite")
+    return problem

@@ -1,0 +1,166 @@
+"""One run: config → problem, model, penalty → trainer → trajectory → run directory.
+
+The run directory ``<out>/<name>-<8 hex of the config hash>/`` holds
+(docs/run-directory.md is the contract):
+
+- ``config.json``: the resolved config, its ``config_hash`` and a ``versions`` table,
+- ``problem.npz``: the problem's arrays as generated from the seed,
+- ``metrics.parquet``: one row per logged step,
+- ``final.npz``: the final parameters, ``end_to_end`` and ``end_to_end_init``,
+- ``summary.json``: status, steps, time, wall_seconds and the final metrics,
+  written last: a directory without it is unfinished.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import jax
+import numpy as np
+import pandas as pd
+
+from . import config as config_mod
+from . import store
+from .config import ConfigError
+from .keys import named_key
+from .models import make_model
+from .objective import Objective
+from .penalties import make_penalty
+from .problems import make_problem
+from .trainers import Trajectory, train
+
+
+@dataclass
+class RunResult:
+    """A finished run: its config, trajectory (one row per logged step) and final state."""
+
+    config: dict
+    trajectory: pd.DataFrame
+    params: dict[str, np.ndarray]
+    end_to_end: np.ndarray
+    end_to_end_init: np.ndarray
+    summary: dict
+    path: Path | None = None
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        return self.summary["status"]
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for package in ("implicit-bias", "jax", "jaxlib", "optax", "numpy"):
+        try:
+            out[package.replace("-", "_")] = md.version(package)
+        except md.PackageNotFoundError:
+            out[package.replace("-", "_")] = "unknown"
+    return out
+
+
+def as_config(config: Mapping[str, Any] | str | Path | None, overrides: list[str] | None = None) -> dict:
+    """Resolve a config given as a dict, a TOML path or None (the embedded default)."""
+    if config is None or isinstance(config, (str, Path)):
+        return config_mod.load(config, overrides)
+    raw = {k: v for k, v in config.items() if k not in ("versions", "config_hash")}
+    return config_mod.resolve(config_mod.apply_overrides(raw, overrides or []))
+
+
+@dataclass
+class Experiment:
+    """The built pieces of a run, before training."""
+
+    config: dict
+    objective: Objective
+    params0: dict
+
+    @classmethod
+    def build(cls, cfg: dict) -> "Experiment":
+        dtype = cfg["dtype"]
+        problem = make_problem(cfg["problem"], cfg["seed"], dtype)
+        model = make_model(cfg["model"], problem.shape)
+        params0 = model.init(named_key(cfg["seed"], "init"), cfg["model"], dtype)
+        objective = Objective(problem=problem, model=model, penalty=make_penalty(cfg["penalty"], dtype))
+        return cls(config=cfg, objective=objective, params0=params0)
+
+
+def summarize(trajectory: Trajectory, final_metrics: Mapping[str, Any]) -> dict:
+    summary = {
+        "status": trajectory.status,
+        "steps": trajectory.steps,
+        "time": trajectory.time,
+        "wall_seconds": trajectory.wall_seconds,
+        "final": dict(final_metrics),
+    }
+    if trajectory.status_step is not None:
+        summary[f"{trajectory.status}_step"] = trajectory.status_step
+    return summary
+
+
+def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path | None = None,
+        overrides: list[str] | None = None, force: bool = False,
+        on_log: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> RunResult:
+    """Run one experiment.
+
+    ``config`` is a config dict, a TOML path, or None for the embedded default.
+    With ``out``, the run directory is written under it (and a finished run with
+    the same config hash is loaded instead of rerun unless ``force``); without,
+    nothing touches the disk. Bad input raises :class:`ConfigError` before any
+    file is created.
+    """
+    cfg = as_config(config, overrides)
+    run_dir = Path(out) / config_mod.run_dir_name(cfg) if out is not None else None
+    digest = config_mod.config_hash(cfg)
+    if run_dir is not None and not force and store.finished_summary(run_dir, digest) is not None:
+        return load_run(run_dir, skipped=True)
+    experiment = Experiment.build(cfg)
+    if run_dir is not None:
+        _start_run_dir(run_dir, cfg, digest, experiment)
+    started = time.perf_counter()
+    trajectory = train(experiment.objective, experiment.params0, cfg["trainer"], top_k=cfg["metrics"]["top_k"],
+                       on_log=on_log, should_stop=should_stop)
+    trajectory.wall_seconds = time.perf_counter() - started
+    model = experiment.objective.model
+    params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
+    end_to_end = np.asarray(model.end_to_end(trajectory.params))
+    end_to_end_init = np.asarray(model.end_to_end(experiment.params0))
+    frame = pd.DataFrame(trajectory.rows)
+    summary = summarize(trajectory, trajectory.rows[-1] if trajectory.rows else {})
+    if run_dir is not None:
+        store.write_parquet(run_dir / store.METRICS, frame)
+        store.write_npz(run_dir / store.FINAL, {**params, "end_to_end": end_to_end,
+                                                 "end_to_end_init": end_to_end_init})
+        store.write_json(run_dir / store.SUMMARY, summary)
+    return RunResult(config=cfg, trajectory=frame, params=params, end_to_end=end_to_end,
+                     end_to_end_init=end_to_end_init, summary=summary, path=run_dir)
+
+
+def _start_run_dir(run_dir: Path, cfg: dict, digest: str, experiment: Experiment) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / store.SUMMARY).unlink(missing_ok=True)
+    store.write_json(run_dir / store.CONFIG, {**cfg, "config_hash": digest, "versions": versions()})
+    store.write_npz(run_dir / store.PROBLEM, experiment.objective.problem.arrays())
+
+
+def load_run(run_dir: str | Path, *, skipped: bool = False) -> RunResult:
+    """Load a finished run directory (no pickling anywhere)."""
+    run_dir = Path(run_dir)
+    try:
+        cfg = store.read_json(run_dir / store.CONFIG)
+        summary = store.read_json(run_dir / store.SUMMARY)
+        final = store.read_npz(run_dir / store.FINAL)
+        frame = store.read_parquet(run_dir / store.METRICS)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("run_dir", f"cannot read run directory {run_dir}: {exc}") from None
+    end_to_end = final.pop("end_to_end")
+    end_to_end_init = final.pop("end_to_end_init")
+    cfg = {k: v for k, v in cfg.items() if k not in ("versions", "config_hash")}
+    return RunResult(config=cfg, trajectory=frame, params=final, end_to_end=end_to_end,
+                     end_to_end_init=end_to_end_init, summary=summary, path=run_dir, skipped=skipped)
