@@ -139,14 +139,64 @@ MODELS: dict[str, dict[str, Key]] = {
     },
 }
 
+_DISCRETE: dict[str, Key] = {
+    "lr": _float(0.1, "Learning rate (step size) η; t = η × step.", minimum=0.0, exclusive=True),
+    "steps": _int(1000, "Maximum number of steps.", minimum=0, maximum=10**12),
+    "stop_loss": _float(0.0, "Stop when the training loss is at or below this value.", minimum=0.0),
+    "log_every": _int(100, "Steps per compiled chunk; metrics are logged at the end of each chunk.",
+                      minimum=1, maximum=10**7),
+    "max_time": _float(0.0, "Wall-clock limit in seconds, checked between chunks (0: none).", minimum=0.0),
+    "weight_decay": _float(0.0, "Coupled L2: the update uses ∇C + weight_decay·θ.", minimum=0.0),
+    "label_noise": _float(0.0, "Std of Gaussian noise added to the targets, fresh at every step.", minimum=0.0),
+    "input_noise": _float(0.0, "Std of Gaussian noise added to the inputs X at every step (least_squares).",
+                          minimum=0.0),
+    "dropout": _float(1.0, "Keep probability p of each input entry X_ni at every step, unscaled "
+                      "(least_squares; 1 = no dropout; seed 004).", minimum=0.0, exclusive=True, maximum=1.0),
+}
+_BATCHED: dict[str, Key] = {
+    "batch_size": _int(0, "Observations per step; 0 = all of them (full batch).", minimum=0),
+    "sampling": _choice("with_replacement", "How batches are drawn: i.i.d. uniform batches (each without "
+                        "repeats), or a fresh permutation every epoch cut into consecutive batches.",
+                        "with_replacement", "random_reshuffling"),
+}
+_FLOW: dict[str, Key] = {
+    "t_max": _float(10.0, "Final flow time.", minimum=0.0),
+    "rtol": _float(1e-8, "Relative tolerance of the adaptive step-size controller.", minimum=0.0, exclusive=True),
+    "atol": _float(1e-10, "Absolute tolerance of the adaptive step-size controller.", minimum=0.0, exclusive=True),
+    "solver": _choice("tsit5", "Explicit Runge-Kutta solver of diffrax.", "tsit5", "dopri5"),
+    "log_dt": _float(0.0, "Flow time between logged rows (0: t_max/100).", minimum=0.0),
+    "stop_loss": _float(0.0, "Stop (event) when the training loss is at or below this value.", minimum=0.0),
+    "max_time": _float(0.0, "Wall-clock limit in seconds, checked between logged rows (0: none).", minimum=0.0),
+    "max_solver_steps": _int(1_000_000, "Cap on solver steps per logged interval.", minimum=1),
+}
+
 TRAINERS: dict[str, dict[str, Key]] = {
-    "gd": {
-        "lr": _float(0.1, "Learning rate (step size) η.", minimum=0.0, exclusive=True),
-        "steps": _int(1000, "Maximum number of steps.", minimum=0, maximum=10**12),
-        "stop_loss": _float(0.0, "Stop when the training loss is at or below this value.", minimum=0.0),
-        "log_every": _int(100, "Steps per compiled chunk; metrics are logged at the end of each chunk.",
-                          minimum=1, maximum=10**7),
-    },
+    "gd": dict(_DISCRETE),
+    "sgd": {**_DISCRETE, **_BATCHED, "batch_size": _int(1, "Observations per step.", minimum=1)},
+    "euler_same_batch": {**_DISCRETE, **_BATCHED, "batch_size": _int(1, "Observations per batch.", minimum=1),
+                         "n_inner": _int(10, "Euler steps of size lr/n_inner on each sampled batch (seed 002).",
+                                         minimum=1, maximum=10**6)},
+    "adam": {**_DISCRETE, **_BATCHED, "lr": _float(1e-3, "Learning rate.", minimum=0.0, exclusive=True),
+             "b1": _float(0.9, "First-moment decay β1.", minimum=0.0, maximum=1.0),
+             "b2": _float(0.999, "Second-moment decay β2.", minimum=0.0, maximum=1.0),
+             "eps": _float(1e-8, "ε added to √v̂.", minimum=0.0)},
+    "rmsprop": {**_DISCRETE, **_BATCHED, "lr": _float(1e-3, "Learning rate.", minimum=0.0, exclusive=True),
+                "decay": _float(0.9, "Decay of the running mean of squared gradients.", minimum=0.0, maximum=1.0),
+                "eps": _float(1e-8, "ε added to the root mean square.", minimum=0.0)},
+    "group_rmsprop": {**_DISCRETE, **_BATCHED, "lr": _float(1e-2, "Learning rate.", minimum=0.0, exclusive=True),
+                      "decay": _float(0.99, "Decay of the ONE running mean of ‖g‖² (Arora et al. 2019 code).",
+                                      minimum=0.0, maximum=1.0),
+                      "eps": _float(1e-4, "ε added to √(bias-corrected mean).", minimum=0.0)},
+    "momentum": {**_DISCRETE, **_BATCHED,
+                 "momentum": _float(0.9, "Heavy-ball coefficient β.", minimum=0.0, maximum=1.0),
+                 "nesterov": Key("bool", False, "Nesterov momentum.")},
+    "sam": {**_DISCRETE, **_BATCHED,
+            "rho": _float(0.05, "Perturbation radius ρ (std of ξ for the stochastic variant).", minimum=0.0),
+            "variant": _choice("sam", "sam: ∇C(θ + ρ g/‖g‖); usam: ∇C(θ + ρ g); stochastic: ∇C(θ + ξ), "
+                               "ξ ~ N(0, ρ²I).", "sam", "usam", "stochastic")},
+    "flow": dict(_FLOW),
+    "modified_flow": {**_FLOW, "lr": _float(0.1, "η in the modified loss C + (η/4)‖∇C‖² (Smith et al. 2021).",
+                                            minimum=0.0, exclusive=True)},
 }
 
 PENALTIES: dict[str, dict[str, Key]] = {
@@ -343,11 +393,31 @@ def _check_consistency(cfg: dict) -> None:
     if model["kind"] == "diagonal" and isinstance(model["shape"], list) and len(model["shape"]) != math.prod(shape):
         raise ConfigError("model.shape", f"needs {math.prod(shape)} entries (one per coordinate), "
                           f"got {len(model['shape'])}")
+    _check_trainer(cfg)
     penalty = cfg["penalty"]
     if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
         raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
     if cfg["metrics"]["top_k"] > 10000:
         raise ConfigError("metrics.top_k", "must be <= 10000")
+
+
+def n_observations(problem: Mapping[str, Any]) -> int:
+    """Number of observations m of a resolved problem table (the loss is a mean over them)."""
+    return {"least_squares": lambda p: p["n_samples"], "matrix_completion": lambda p: p["n_obs"],
+            "matrix_sensing": lambda p: p["n_measurements"], "razin_2x2": lambda p: 3}[problem["kind"]](problem)
+
+
+def _check_trainer(cfg: dict) -> None:
+    trainer, problem = cfg["trainer"], cfg["problem"]
+    m = n_observations(problem)
+    if trainer.get("batch_size", 0) > m:
+        raise ConfigError("trainer.batch_size", f"must be <= the number of observations {m}, "
+                          f"got {trainer['batch_size']}")
+    if problem["kind"] != "least_squares":
+        for key, off in (("input_noise", 0.0), ("dropout", 1.0)):
+            if trainer.get(key, off) != off:
+                raise ConfigError(f"trainer.{key}", f"needs a problem with inputs (least_squares), "
+                                  f"not {problem['kind']!r}")
 
 
 # --------------------------------------------------------------------------- files and overrides

@@ -46,6 +46,14 @@ class Problem(eqx.Module):
         """The adjoint 𝒜*(r), so that ⟨𝒜(W), r⟩ = ⟨W, 𝒜*(r)⟩."""
         raise NotImplementedError
 
+    @property
+    def n_observations(self) -> int:
+        return self.targets.shape[0]
+
+    def take(self, idx: jax.Array) -> "Problem":
+        """The same problem restricted to the observations ``idx`` (a minibatch)."""
+        raise NotImplementedError
+
     def loss(self, W: jax.Array) -> jax.Array:
         """Mean of ½(prediction − target)² over the observations."""
         residual = self.measure(W) - self.targets
@@ -74,6 +82,9 @@ class LeastSquares(Problem):
     def measure(self, W):
         return self.X @ W
 
+    def take(self, idx):
+        return LeastSquares(targets=self.targets[idx], ground_truth=self.ground_truth, X=self.X[idx])
+
     def adjoint(self, r):
         return self.X.T @ r
 
@@ -98,6 +109,10 @@ class MatrixCompletion(Problem):
     def measure(self, W):
         return W[self.rows, self.cols]
 
+    def take(self, idx):
+        return MatrixCompletion(targets=self.targets[idx], ground_truth=self.ground_truth, rows=self.rows[idx],
+                                cols=self.cols[idx], matrix_shape=self.matrix_shape)
+
     def adjoint(self, r):
         return jnp.zeros(self.matrix_shape, r.dtype).at[self.rows, self.cols].add(r)
 
@@ -119,6 +134,9 @@ class MatrixSensing(Problem):
 
     def measure(self, W):
         return jnp.einsum("mij,ij->m", self.A, W)
+
+    def take(self, idx):
+        return MatrixSensing(targets=self.targets[idx], ground_truth=self.ground_truth, A=self.A[idx])
 
     def adjoint(self, r):
         return jnp.einsum("mij,m->ij", self.A, r)

@@ -124,7 +124,8 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
     if run_dir is not None:
         _start_run_dir(run_dir, cfg, digest, experiment)
     started = time.perf_counter()
-    trajectory = train(experiment.objective, experiment.params0, cfg["trainer"], top_k=cfg["metrics"]["top_k"],
+    trajectory = train(experiment.objective, experiment.params0, cfg["trainer"],
+                       key=named_key(cfg["seed"], "sampling"), top_k=cfg["metrics"]["top_k"],
                        on_log=on_log, should_stop=should_stop)
     trajectory.wall_seconds = time.perf_counter() - started
     model = experiment.objective.model

@@ -1,0 +1,118 @@
+"""Gradient oracles: which objective a discrete step differentiates, and where.
+
+A step of every discrete trainer is: sample the randomness of this step (the
+minibatch, label/input noise, a dropout mask), giving a *step objective*
+C_k; then evaluate the gradient of C_k, possibly at a perturbed point (SAM).
+
+- minibatches (``batch_size`` > 0): ``with_replacement`` draws every batch
+  uniformly (no repeat inside a batch, batches independent);
+  ``random_reshuffling`` draws a permutation per epoch and walks it in
+  consecutive batches of ``batch_size`` (an epoch is ⌊m / batch_size⌋ steps;
+  a remainder is dropped in that epoch);
+- ``label_noise``: y ← y + σ ξ; ``input_noise``: X ← X + σ Ξ (least squares);
+- ``dropout`` with keep probability p: X ← M ⊙ X with M_ni ~ Bernoulli(p),
+  unscaled, whose expected loss gives the ridge-like estimator
+  (p XᵀX + (1 − p) Diag(XᵀX))⁻¹ XᵀY of seed 004;
+- SAM (Foret et al. 2021): g = ∇C_k(θ + ε) with ε = ρ ∇C_k/‖∇C_k‖ ("sam"),
+  ε = ρ ∇C_k ("usam", unnormalized), or ε ~ N(0, ρ² I) ("stochastic" SAM of
+  seed 004, an unbiased step on E_ξ C_k(θ + ξ)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..objective import Objective
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """The static (compile-time) shape of a discrete step."""
+
+    kind: str
+    batch_size: int = 0
+    sampling: str = "with_replacement"
+    n_inner: int = 1
+    sam_variant: str | None = None
+    label_noise: bool = False
+    input_noise: bool = False
+    dropout: bool = False
+
+    @classmethod
+    def from_config(cls, trainer_cfg: Mapping) -> "StepSpec":
+        return cls(kind=trainer_cfg["kind"], batch_size=trainer_cfg.get("batch_size", 0),
+                   sampling=trainer_cfg.get("sampling", "with_replacement"),
+                   n_inner=trainer_cfg.get("n_inner", 1),
+                   sam_variant=trainer_cfg.get("variant") if trainer_cfg["kind"] == "sam" else None,
+                   label_noise=trainer_cfg.get("label_noise", 0.0) > 0,
+                   input_noise=trainer_cfg.get("input_noise", 0.0) > 0,
+                   dropout=trainer_cfg.get("dropout", 1.0) < 1.0)
+
+    @property
+    def deterministic(self) -> bool:
+        """True when the step objective is the full objective (plain full-batch gradient)."""
+        return (self.batch_size == 0 and not (self.label_noise or self.input_noise or self.dropout)
+                and self.sam_variant != "stochastic")
+
+
+def batch_indices(spec: StepSpec, key: jax.Array, step: jax.Array, m: int) -> jax.Array:
+    """Indices of the observations used at ``step``."""
+    B = spec.batch_size
+    if spec.sampling == "random_reshuffling":
+        per_epoch = m // B
+        perm = jax.random.permutation(jax.random.fold_in(key, step // per_epoch), m)
+        return jax.lax.dynamic_slice(perm, ((step % per_epoch) * B,), (B,))
+    return jax.random.choice(jax.random.fold_in(key, step), m, (B,), replace=False)
+
+
+def step_objective(objective: Objective, spec: StepSpec, hyper: Mapping, key: jax.Array,
+                   step: jax.Array) -> Objective:
+    """C_k: the objective with this step's minibatch and noise drawn from ``key``."""
+    problem = objective.problem
+    k_batch, k_label, k_input, k_drop = jax.random.split(jax.random.fold_in(key, step), 4)
+    if spec.batch_size > 0:
+        problem = problem.take(batch_indices(spec, key, step, problem.n_observations))
+    if spec.label_noise:
+        noise = hyper["label_noise"] * jax.random.normal(k_label, problem.targets.shape, problem.targets.dtype)
+        problem = eqx.tree_at(lambda p: p.targets, problem, problem.targets + noise)
+    if spec.input_noise:
+        noise = hyper["input_noise"] * jax.random.normal(k_input, problem.X.shape, problem.X.dtype)
+        problem = eqx.tree_at(lambda p: p.X, problem, problem.X + noise)
+    if spec.dropout:
+        mask = jax.random.bernoulli(k_drop, hyper["dropout"], problem.X.shape)
+        problem = eqx.tree_at(lambda p: p.X, problem, jnp.where(mask, problem.X, 0.0))
+    return eqx.tree_at(lambda o: o.problem, objective, problem)
+
+
+def _global_norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
+
+
+def value_and_grad(objective: Objective, params):
+    """((C(θ), L(θ)), ∇C(θ)) with L the data loss."""
+    return jax.value_and_grad(lambda p: (objective(p), objective.data_loss(p)), has_aux=True)(params)
+
+
+def oracle(objective: Objective, spec: StepSpec, hyper: Mapping, params, key: jax.Array):
+    """((C_k(θ), L_k(θ)), g): values at θ and the gradient the update uses."""
+    (value, loss), grads = value_and_grad(objective, params)
+    if spec.sam_variant is None:
+        return (value, loss), grads
+    if spec.sam_variant == "stochastic":
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        keys = jax.random.split(jax.random.fold_in(key, 7), len(leaves))
+        eps = [hyper["rho"] * jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves)]
+        eps = jax.tree_util.tree_unflatten(treedef, eps)
+    elif spec.sam_variant == "usam":
+        eps = jax.tree_util.tree_map(lambda g: hyper["rho"] * g, grads)
+    else:
+        norm = _global_norm(grads)
+        scale = hyper["rho"] / jnp.where(norm > 0, norm, 1.0)
+        eps = jax.tree_util.tree_map(lambda g: scale * g, grads)
+    perturbed = jax.tree_util.tree_map(jnp.add, params, eps)
+    return (value, loss), jax.grad(objective)(perturbed)

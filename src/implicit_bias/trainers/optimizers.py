@@ -1,0 +1,80 @@
+"""Optimizers as optax transformations built from traced hyper-parameters.
+
+``OPTIMIZERS[kind](hyper)`` returns an ``optax.GradientTransformation``;
+``hyper`` is a dict of arrays, so the same compiled step serves every value.
+Weight decay is *coupled* (L2 added to the gradient before the optimizer:
+``∇C + weight_decay·θ``), also for Adam; it is not AdamW.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Hyper = Mapping[str, jax.Array]
+
+
+class GroupRMSState(NamedTuple):
+    count: jax.Array
+    square_avg: jax.Array
+
+
+def scale_by_group_rms(decay: jax.Array, eps: jax.Array) -> optax.GradientTransformation:
+    """The adaptive step of Arora, Cohen, Hu & Luo (2019), as in their reference code (opt.py, GroupRMSprop).
+
+    ONE running second moment for all parameters together:
+
+        s_k = decay · s_{k−1} + (1 − decay) · Σ_{all entries} g²,
+        update = g / (√(s_k / (1 − decay^k)) + eps),
+
+    so every parameter is stepped with the same adjusted learning rate lr/(√ŝ + eps).
+    """
+
+    def init(params):
+        return GroupRMSState(count=jnp.zeros((), jnp.int64), square_avg=jnp.zeros(()))
+
+    def update(updates, state, params=None):
+        del params
+        count = state.count + 1
+        squared = sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(updates))
+        square_avg = decay * state.square_avg + (1 - decay) * squared
+        denom = jnp.sqrt(square_avg / (1 - decay**count)) + eps
+        return jax.tree_util.tree_map(lambda g: g / denom, updates), GroupRMSState(count, square_avg)
+
+    return optax.GradientTransformation(init, update)
+
+
+def _with_weight_decay(hyper: Hyper, tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    return optax.chain(optax.add_decayed_weights(hyper["weight_decay"]), tx)
+
+
+_BASE: dict[str, Callable[[Hyper], optax.GradientTransformation]] = {
+    "gd": lambda h: optax.sgd(h["lr"]),
+    "sgd": lambda h: optax.sgd(h["lr"]),
+    "sam": lambda h: optax.sgd(h["lr"]),
+    "euler_same_batch": lambda h: optax.sgd(h["lr"] / h["n_inner"]),
+    "momentum": lambda h: optax.sgd(h["lr"], momentum=h["momentum"], nesterov=bool(h["nesterov"])),
+    "adam": lambda h: optax.adam(h["lr"], b1=h["b1"], b2=h["b2"], eps=h["eps"]),
+    "rmsprop": lambda h: optax.rmsprop(h["lr"], decay=h["decay"], eps=h["eps"]),
+    "group_rmsprop": lambda h: optax.chain(scale_by_group_rms(h["decay"], h["eps"]), optax.scale(-h["lr"])),
+}
+
+OPTIMIZERS: dict[str, Callable[[Hyper], optax.GradientTransformation]] = {
+    kind: (lambda base: lambda h: _with_weight_decay(h, base(h)))(base) for kind, base in _BASE.items()
+}
+
+#: config keys that are traced hyper-parameters (arrays); the rest of [trainer] is static.
+TRACED_KEYS = ("lr", "weight_decay", "label_noise", "input_noise", "dropout", "rho",
+               "b1", "b2", "eps", "decay", "momentum", "n_inner")
+#: config keys that must stay Python values inside the compiled step.
+STATIC_KEYS = ("nesterov",)
+
+
+def hyperparameters(trainer_cfg: Mapping, dtype) -> dict:
+    """Split a resolved ``[trainer]`` table into its hyper-parameters (traced arrays + static flags)."""
+    hyper = {k: jnp.asarray(trainer_cfg[k], dtype) for k in TRACED_KEYS if k in trainer_cfg}
+    hyper.update({k: trainer_cfg[k] for k in STATIC_KEYS if k in trainer_cfg})
+    return hyper
