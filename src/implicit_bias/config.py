@@ -50,7 +50,7 @@ class Key:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         parts = {"int": "an integer", "float": "a finite number", "str": "a string",
                  "bool": "true or false", "int_list": "an integer or a list of integers",
-                 "float_list": "a list of numbers", "shape": '"uniform" or a list of positive numbers'}[self.kind]
+                 "float_list": "a list of numbers", "str_list": "a list of strings", "shape": '"uniform" or a list of positive numbers'}[self.kind]
         if self.minimum is not None:
             parts += f" {'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
         if self.maximum is not None:
@@ -107,6 +107,26 @@ PROBLEMS: dict[str, dict[str, Key]] = {
         "noise": _float(0.0, "Standard deviation of Gaussian noise on y.", minimum=0.0),
     },
     "razin_2x2": {},
+    "teacher_student": {
+        "n_samples": _int(100, "Training samples x ~ N(0, I).", minimum=1),
+        "n_features": _int(10, "Input dimension d.", minimum=1),
+        "n_test": _int(1000, "Held-out samples for `test_loss`.", minimum=0),
+        "teacher_widths": Key("int_list", [32], "Hidden widths of the random teacher MLP (NTK parameterization, "
+                              "no bias, σ_w = 1).", minimum=1),
+        "activation": _choice("relu", "Teacher activation.", "relu", "tanh", "linear", "gelu"),
+        "noise": _float(0.0, "Std of Gaussian label noise on the training targets.", minimum=0.0),
+    },
+    "dataset": {
+        "name": Key("str", "diabetes", "A data set scikit-learn ships offline.",
+                    choices=("diabetes", "digits", "california")),
+        "path": Key("str", None, "A CSV (with a header) or NPZ (arrays X, y) file; overrides `name`.",
+                    nullable=True),
+        "target": Key("str", "y", "CSV column holding the target."),
+        "features": Key("str_list", None, "CSV feature columns (default: every column but the target).",
+                        nullable=True),
+        "test_fraction": _float(0.2, "Fraction of rows held out for `test_loss`.", minimum=0.0, maximum=0.9),
+        "standardize": Key("bool", True, "Standardize features and target with training-split statistics."),
+    },
 }
 
 MODELS: dict[str, dict[str, Key]] = {
@@ -127,6 +147,14 @@ MODELS: dict[str, dict[str, Key]] = {
         "init": _choice("gaussian", "U0 has N(0, init_scale²) entries, or U0 = init_scale·I (rectangular).",
                         "gaussian", "identity"),
         "init_scale": _float(1e-3, "Scale of U0.", minimum=0.0, exclusive=True),
+    },
+    "mlp": {
+        "widths": Key("int_list", [64], "Hidden widths (one integer or a list).", minimum=1),
+        "activation": _choice("relu", "Nonlinearity φ.", "relu", "tanh", "linear", "gelu"),
+        "bias": Key("bool", False, "Add biases (initialized at zero)."),
+        "parameterization": _choice("ntk", "ntk: (σ_w/√fan_in)·W h with W ~ N(0,1) (Jacot et al. 2018); "
+                                    "standard: W ~ N(0, σ_w²/fan_in).", "ntk", "standard"),
+        "init_scale": _float(1.0, "σ_w.", minimum=0.0, exclusive=True),
     },
     "diagonal": {
         "form": _choice("difference", "β = u ⊙ v (product) or β = u^N − v^N (difference).",
@@ -275,6 +303,10 @@ def _check_value(path: str, spec: Key, value: Any) -> Any:
                 raise ConfigError(f"{path}[{i}]", f"must be an integer, got {v!r}")
             _check_range(f"{path}[{i}]", spec, v)
         return list(value)
+    if spec.kind == "str_list":
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
+            raise fail()
+        return list(value)
     if spec.kind == "shape":
         if value == "uniform":
             return value
@@ -346,11 +378,14 @@ def resolve(raw: Mapping[str, Any]) -> dict:
     return resolved
 
 
-def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...]:
-    """Shape of the end-to-end object the problem measures: (d,) or (n_rows, n_cols)."""
+def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """Shape of the end-to-end object the problem measures: (d,) or (n_rows, n_cols); None when it is
+    only known once the data is read (``dataset``)."""
     kind = problem["kind"]
-    if kind == "least_squares":
+    if kind in ("least_squares", "teacher_student"):
         return (problem["n_features"],)
+    if kind == "dataset":
+        return None
     if kind == "razin_2x2":
         return (2, 2)
     return (problem["n_rows"], problem["n_cols"])
@@ -377,7 +412,26 @@ def _check_consistency(cfg: dict) -> None:
     if kind == "matrix_sensing" and problem["measurements"] != "gaussian" and problem["n_rows"] != problem["n_cols"]:
         raise ConfigError("problem.measurements", f"{problem['measurements']!r} needs a square matrix, got "
                           f"{problem['n_rows']}x{problem['n_cols']}")
-    shape = end_to_end_shape(problem)
+    penalty = cfg["penalty"]
+    if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
+        raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
+    _check_model_fits(cfg, end_to_end_shape(problem))
+    _check_trainer(cfg)
+
+
+def _check_model_fits(cfg: dict, shape: tuple[int, ...] | None) -> None:
+    problem, model, penalty = cfg["problem"], cfg["model"], cfg["penalty"]
+    vector_problem = problem["kind"] in ("least_squares", "teacher_student", "dataset")
+    if model["kind"] == "mlp" and not vector_problem:
+        raise ConfigError("model.kind", f"'mlp' needs a regression problem with inputs, not {problem['kind']!r}")
+    if model["kind"] == "mlp" and penalty["kind"] != "none" and penalty["on"] != "params":
+        raise ConfigError("penalty.on", "an mlp has no end-to-end matrix: use on = \"params\"")
+    if problem["kind"] in ("teacher_student", "dataset") and model["kind"] in ("symmetric",):
+        raise ConfigError("model.kind", f"{model['kind']!r} needs a square matrix problem")
+    if shape is None:
+        if model["kind"] == "diagonal" and isinstance(model["shape"], list):
+            raise ConfigError("model.shape", "a list needs a known dimension; not available for `dataset`")
+        return
     if math.prod(shape) > 10**8:
         raise ConfigError("problem", f"the end-to-end object has {math.prod(shape)} entries; at most 1e8 supported")
     if model["kind"] == "deep_matrix" and isinstance(model["width"], list):
@@ -393,27 +447,23 @@ def _check_consistency(cfg: dict) -> None:
     if model["kind"] == "diagonal" and isinstance(model["shape"], list) and len(model["shape"]) != math.prod(shape):
         raise ConfigError("model.shape", f"needs {math.prod(shape)} entries (one per coordinate), "
                           f"got {len(model['shape'])}")
-    _check_trainer(cfg)
-    penalty = cfg["penalty"]
-    if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
-        raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
-    if cfg["metrics"]["top_k"] > 10000:
-        raise ConfigError("metrics.top_k", "must be <= 10000")
+
 
 
 def n_observations(problem: Mapping[str, Any]) -> int:
     """Number of observations m of a resolved problem table (the loss is a mean over them)."""
     return {"least_squares": lambda p: p["n_samples"], "matrix_completion": lambda p: p["n_obs"],
-            "matrix_sensing": lambda p: p["n_measurements"], "razin_2x2": lambda p: 3}[problem["kind"]](problem)
+            "matrix_sensing": lambda p: p["n_measurements"], "razin_2x2": lambda p: 3,
+            "teacher_student": lambda p: p["n_samples"], "dataset": lambda p: None}[problem["kind"]](problem)
 
 
 def _check_trainer(cfg: dict) -> None:
     trainer, problem = cfg["trainer"], cfg["problem"]
     m = n_observations(problem)
-    if trainer.get("batch_size", 0) > m:
+    if m is not None and trainer.get("batch_size", 0) > m:
         raise ConfigError("trainer.batch_size", f"must be <= the number of observations {m}, "
                           f"got {trainer['batch_size']}")
-    if problem["kind"] != "least_squares":
+    if problem["kind"] not in ("least_squares", "teacher_student", "dataset"):
         for key, off in (("input_noise", 0.0), ("dropout", 1.0)):
             if trainer.get(key, off) != off:
                 raise ConfigError(f"trainer.{key}", f"needs a problem with inputs (least_squares), "

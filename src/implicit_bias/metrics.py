@@ -37,18 +37,27 @@ def param_norm(params: Params) -> jax.Array:
 @eqx.filter_jit
 def compute_metrics(objective: Objective, params: Params, top_k: int) -> dict[str, jax.Array]:
     """Every logged metric at ``params`` (one compiled call per objective structure)."""
-    W = objective.model.end_to_end(params)
-    loss = objective.problem.loss(W)
+    model, problem = objective.model, objective.problem
+    loss = objective.data_loss(params)
+    W = model.end_to_end(params) if model.has_end_to_end else None
     penalty_value = objective.penalty.value(params, W)
     out = {
         "loss": loss,
         "objective": loss + objective.penalty.weight * penalty_value,
         "penalty": penalty_value,
-        "test_error": objective.problem.test_error(W),
         "param_norm": param_norm(params),
+    }
+    if W is None:
+        out["test_error"] = jnp.asarray(jnp.nan, loss.dtype)
+        out["test_loss"] = problem.test_loss(lambda X: model.apply(params, X))
+        return out
+    out.update({
+        "test_error": problem.test_error(W),
         "end_to_end_norm": jnp.linalg.norm(W.ravel()),
         "end_to_end_l1": jnp.sum(jnp.abs(W)),
-    }
+    })
+    if hasattr(problem, "X_test") and problem.X_test is not None:
+        out["test_loss"] = problem.test_loss(lambda X: X @ W)
     if W.ndim == 2:
         s = jnp.linalg.svd(W, compute_uv=False)
         out["singular_values"] = s[:top_k]

@@ -34,6 +34,13 @@ class Model(eqx.Module):
         """The factors of a product model, first applied first; empty for other models."""
         return []
 
+    #: False for models (MLPs) whose function is not a linear map W measured by the problem.
+    has_end_to_end = True
+
+    def predict(self, params: Params, problem) -> jax.Array:
+        """The predictions the loss compares with the targets: 𝒜(W(θ))."""
+        return problem.measure(self.end_to_end(params))
+
 
 class Linear(Model):
     """The end-to-end object itself: W. Starts at zero unless ``init_scale`` > 0 (then N(0, init_scale²))."""
@@ -172,8 +179,75 @@ def make_model(model_cfg: Mapping[str, Any], shape: tuple[int, ...]) -> Model:
         return Symmetric(shape=shape, width=model_cfg["width"] or shape[0])
     if kind == "diagonal":
         return Diagonal(shape=shape, form=model_cfg["form"], power=model_cfg["power"])
+    if kind == "mlp":
+        widths = model_cfg["widths"]
+        return MLP(shape=shape, widths=tuple([widths] if isinstance(widths, int) else widths),
+                   activation=model_cfg["activation"], bias=model_cfg["bias"],
+                   parameterization=model_cfg["parameterization"], sigma_w=model_cfg["init_scale"])
     raise AssertionError(kind)
 
 
 def n_params(params: Params) -> int:
     return sum(math.prod(p.shape) for p in params.values())
+
+
+ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "linear": lambda x: x,
+    "gelu": jax.nn.gelu,
+}
+
+
+class MLP(Model):
+    """A fully connected network f(x) = W_L φ(… φ(W_1 x + b_1) …) + b_L with a scalar output.
+
+    ``parameterization = "ntk"`` (Jacot et al. 2018): entries W_ij ~ N(0, 1) and each layer computes
+    (σ_w/√fan_in) W h + b, so the NTK has a finite infinite-width limit. ``"standard"``: entries
+    W_ij ~ N(0, σ_w²/fan_in) and each layer computes W h + b. σ_w = ``init_scale``; biases start at 0.
+    ``shape`` is (n_features,), the input dimension. MLPs have no end-to-end matrix: the objective
+    uses ``predict`` and the metrics the predictions.
+    """
+
+    widths: tuple[int, ...] = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+    bias: bool = eqx.field(static=True)
+    parameterization: str = eqx.field(static=True)
+    sigma_w: float = eqx.field(static=True, default=1.0)
+    has_end_to_end = False
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return (self.shape[0], *self.widths, 1)
+
+    def init(self, key, cfg, dtype):
+        scale = cfg["init_scale"]
+        params = {}
+        for j, k in enumerate(jax.random.split(key, len(self.dims) - 1), start=1):
+            fan_in, fan_out = self.dims[j - 1], self.dims[j]
+            W = jax.random.normal(k, (fan_out, fan_in), dtype)
+            params[f"W{j}"] = W if self.parameterization == "ntk" else W * (scale / math.sqrt(fan_in))
+            if self.bias:
+                params[f"b{j}"] = jnp.zeros((fan_out,), dtype)
+        return params
+
+    def apply(self, params: Params, X: jax.Array) -> jax.Array:
+        """Predictions f(x_n) for the rows of X, shape (n,)."""
+        scale = self.sigma_w
+        h = X.T
+        n_layers = len(self.dims) - 1
+        phi = ACTIVATIONS[self.activation]
+        for j in range(1, n_layers + 1):
+            W = params[f"W{j}"]
+            h = (scale / math.sqrt(self.dims[j - 1])) * (W @ h) if self.parameterization == "ntk" else W @ h
+            if self.bias:
+                h = h + params[f"b{j}"][:, None]
+            if j < n_layers:
+                h = phi(h)
+        return h[0]
+
+    def predict(self, params, problem):
+        return self.apply(params, problem.X)
+
+    def end_to_end(self, params):
+        raise TypeError("an MLP has no end-to-end matrix")

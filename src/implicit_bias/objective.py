@@ -18,9 +18,10 @@ class Objective(eqx.Module):
     penalty: Penalty
 
     def __call__(self, params: Params) -> jax.Array:
-        W = self.model.end_to_end(params)
-        return self.problem.loss(W) + self.penalty(params, W)
+        W = self.model.end_to_end(params) if self.model.has_end_to_end else None
+        predictions = self.problem.measure(W) if W is not None else self.model.predict(params, self.problem)
+        return self.problem.residual_loss(predictions) + self.penalty(params, W)
 
     def data_loss(self, params: Params) -> jax.Array:
         """The training loss L alone, without the penalty (what ``loss`` in metrics reports)."""
-        return self.problem.loss(self.model.end_to_end(params))
+        return self.problem.residual_loss(self.model.predict(params, self.problem))

@@ -38,7 +38,7 @@ class Penalty(eqx.Module):
         """The unweighted penalty R."""
         kind = self.kind
         if kind == "none":
-            return jnp.zeros((), W.dtype)
+            return jnp.zeros((), self.weight.dtype)
         if self.on == "params":
             if kind == "l2":
                 return 0.5 * _sum_over(params, lambda p: jnp.sum(p**2))

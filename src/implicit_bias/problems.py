@@ -54,10 +54,17 @@ class Problem(eqx.Module):
         """The same problem restricted to the observations ``idx`` (a minibatch)."""
         raise NotImplementedError
 
-    def loss(self, W: jax.Array) -> jax.Array:
+    def residual_loss(self, predictions: jax.Array) -> jax.Array:
         """Mean of ½(prediction − target)² over the observations."""
-        residual = self.measure(W) - self.targets
-        return 0.5 * jnp.mean(residual**2)
+        return 0.5 * jnp.mean((predictions - self.targets) ** 2)
+
+    def loss(self, W: jax.Array) -> jax.Array:
+        """L(W) = mean of ½(𝒜(W)_i − y_i)²."""
+        return self.residual_loss(self.measure(W))
+
+    def test_loss(self, predict) -> jax.Array:
+        """Held-out mean of ½(prediction − target)², ``predict(X)`` giving predictions; NaN without a test set."""
+        return jnp.asarray(jnp.nan, self.targets.dtype)
 
     def test_error(self, W: jax.Array) -> jax.Array:
         """‖W − W*‖_F / ‖W*‖_F (the ℓ2 analogue for vectors); NaN without a ground truth."""
@@ -71,9 +78,19 @@ class Problem(eqx.Module):
 
 
 class LeastSquares(Problem):
-    """y = X β* + noise; the end-to-end object is β ∈ ℝ^d and 𝒜(β) = Xβ."""
+    """y = X β* + noise (or any regression data); the end-to-end object is β ∈ ℝ^d and 𝒜(β) = Xβ.
+
+    ``X_test``/``y_test`` hold a held-out split where the problem has one (teacher_student, dataset).
+    """
 
     X: jax.Array
+    X_test: jax.Array | None = None
+    y_test: jax.Array | None = None
+
+    def test_loss(self, predict):
+        if self.X_test is None:
+            return jnp.asarray(jnp.nan, self.targets.dtype)
+        return 0.5 * jnp.mean((predict(self.X_test) - self.y_test) ** 2)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -83,13 +100,16 @@ class LeastSquares(Problem):
         return self.X @ W
 
     def take(self, idx):
-        return LeastSquares(targets=self.targets[idx], ground_truth=self.ground_truth, X=self.X[idx])
+        return LeastSquares(targets=self.targets[idx], ground_truth=self.ground_truth, X=self.X[idx],
+                            X_test=self.X_test, y_test=self.y_test)
 
     def adjoint(self, r):
         return self.X.T @ r
 
     def arrays(self):
         out = {"X": np.asarray(self.X), "y": np.asarray(self.targets)}
+        if self.X_test is not None:
+            out.update(X_test=np.asarray(self.X_test), y_test=np.asarray(self.y_test))
         if self.ground_truth is not None:
             out["ground_truth"] = np.asarray(self.ground_truth)
         return out
@@ -212,7 +232,11 @@ def _razin_2x2(cfg, key) -> MatrixCompletion:
                             matrix_shape=(2, 2))
 
 
+from .datasets import dataset_problem, teacher_student_problem  # noqa: E402
+
 _GENERATORS = {
+    "teacher_student": lambda cfg, key: teacher_student_problem(cfg, key, LeastSquares),
+    "dataset": lambda cfg, key: dataset_problem(cfg, key, LeastSquares),
     "least_squares": _least_squares,
     "matrix_completion": _matrix_completion,
     "matrix_sensing": _matrix_sensing,
@@ -225,7 +249,7 @@ def make_problem(problem_cfg: Mapping[str, Any], seed: int, dtype: str = "float6
     problem = _GENERATORS[problem_cfg["kind"]](problem_cfg, named_key(seed, "problem"))
     problem = jax.tree_util.tree_map(
         lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, problem)
-    if problem.shape != end_to_end_shape(problem_cfg):
+    if end_to_end_shape(problem_cfg) not in (None, problem.shape):
         raise AssertionError("problem shape mismatch")
     if not bool(jnp.all(jnp.isfinite(problem.targets))):
         raise ConfigError("problem", "generated targets are not finite")

@@ -130,8 +130,8 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
     trajectory.wall_seconds = time.perf_counter() - started
     model = experiment.objective.model
     params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
-    end_to_end = np.asarray(model.end_to_end(trajectory.params))
-    end_to_end_init = np.asarray(model.end_to_end(experiment.params0))
+    end_to_end = np.asarray(end_to_end_of(model, trajectory.params, experiment.objective.problem))
+    end_to_end_init = np.asarray(end_to_end_of(model, experiment.params0, experiment.objective.problem))
     frame = pd.DataFrame(trajectory.rows)
     summary = summarize(trajectory, trajectory.rows[-1] if trajectory.rows else {})
     if run_dir is not None:
@@ -141,6 +141,11 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
         store.write_json(run_dir / store.SUMMARY, summary)
     return RunResult(config=cfg, trajectory=frame, params=params, end_to_end=end_to_end,
                      end_to_end_init=end_to_end_init, summary=summary, path=run_dir)
+
+
+def end_to_end_of(model, params, problem) -> jax.Array:
+    """The end-to-end matrix/vector; for an MLP, its predictions on the training inputs."""
+    return model.end_to_end(params) if model.has_end_to_end else model.predict(params, problem)
 
 
 def _start_run_dir(run_dir: Path, cfg: dict, digest: str, experiment: Experiment) -> None:

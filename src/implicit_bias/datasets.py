@@ -1,0 +1,101 @@
+"""Regression data that is not a synthetic linear model: a teacher network, or a real data set.
+
+Nothing is downloaded: ``dataset`` reads scikit-learn's bundled sets (diabetes, digits) or a
+user-given CSV/NPZ file. Each problem gets a held-out split (``X_test``, ``y_test``) for the
+``test_loss`` metric; the split is drawn from the problem key, so it depends only on the seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import ConfigError
+
+
+def teacher_student_problem(cfg: Mapping[str, Any], key: jax.Array, problem_cls):
+    """x ~ N(0, I_d), y = f_teacher(x) + noise, with a random teacher MLP (NTK parameterization, σ_w = 1)."""
+    from .models import MLP
+
+    kx, kt, kn, ktest = jax.random.split(key, 4)
+    d, n, n_test = cfg["n_features"], cfg["n_samples"], cfg["n_test"]
+    widths = cfg["teacher_widths"]
+    teacher = MLP(shape=(d,), widths=tuple([widths] if isinstance(widths, int) else widths),
+                  activation=cfg["activation"], bias=False, parameterization="ntk")
+    teacher_params = teacher.init(kt, {"init_scale": 1.0}, jnp.float64)
+    X = jax.random.normal(kx, (n, d))
+    X_test = jax.random.normal(ktest, (n_test, d))
+    y = teacher.apply(teacher_params, X) + cfg["noise"] * jax.random.normal(kn, (n,))
+    return problem_cls(targets=y, ground_truth=None, X=X, X_test=X_test, y_test=teacher.apply(teacher_params, X_test))
+
+
+def _load_bundled(name: str) -> tuple[np.ndarray, np.ndarray]:
+    import sklearn.datasets as skd
+
+    if name == "diabetes":
+        data = skd.load_diabetes()
+    elif name == "digits":
+        data = skd.load_digits()
+    else:  # california: scikit-learn fetches it on first use; only a local cache is allowed here
+        try:
+            data = skd.fetch_california_housing(download_if_missing=False)
+        except OSError:
+            raise ConfigError("problem.name", "'california' is not shipped with scikit-learn and nothing is "
+                              "downloaded at run time; give its file with `path` instead") from None
+    return np.asarray(data.data, float), np.asarray(data.target, float)
+
+
+def _load_file(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(cfg["path"])
+    if not path.is_file():
+        raise ConfigError("problem.path", f"file not found: {path}")
+    target = cfg["target"]
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                X, y = np.asarray(data["X"], float), np.asarray(data["y"], float)
+        except (KeyError, ValueError, OSError) as exc:
+            raise ConfigError("problem.path", f"an .npz needs numeric arrays X and y: {exc}") from None
+        return X, y
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, OSError) as exc:
+        raise ConfigError("problem.path", f"cannot read CSV {path}: {exc}") from None
+    if target not in frame.columns:
+        raise ConfigError("problem.target", f"column {target!r} not in {path} (columns: {list(frame.columns)})")
+    features = cfg["features"] or [c for c in frame.columns if c != target]
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise ConfigError("problem.features", f"columns {missing} not in {path}")
+    try:
+        return frame[features].to_numpy(float), frame[target].to_numpy(float)
+    except ValueError as exc:
+        raise ConfigError("problem.features", f"non-numeric data in {path}: {exc}") from None
+
+
+def dataset_problem(cfg: Mapping[str, Any], key: jax.Array, problem_cls):
+    """A bundled scikit-learn set or a CSV/NPZ file, split into train/test, optionally standardized."""
+    X, y = _load_file(cfg) if cfg["path"] else _load_bundled(cfg["name"])
+    if X.ndim != 2 or y.shape != (X.shape[0],) or not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise ConfigError("problem", f"the data must be finite, X of shape (n, d) and y of shape (n,); got "
+                          f"{X.shape} and {y.shape}")
+    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    order = rng.permutation(X.shape[0])
+    n_test = int(round(cfg["test_fraction"] * X.shape[0]))
+    if X.shape[0] - n_test < 1:
+        raise ConfigError("problem.test_fraction", "leaves no training sample")
+    test, train = order[:n_test], order[n_test:]
+    if cfg["standardize"]:
+        mean, std = X[train].mean(0), X[train].std(0)
+        std[std == 0] = 1.0
+        X = (X - mean) / std
+        y = (y - y[train].mean()) / (y[train].std() or 1.0)
+    as_jnp = jnp.asarray
+    return problem_cls(targets=as_jnp(y[train]), ground_truth=None, X=as_jnp(X[train]),
+                       X_test=as_jnp(X[test]) if n_test else None, y_test=as_jnp(y[test]) if n_test else None)
