@@ -116,6 +116,12 @@ PROBLEMS: dict[str, dict[str, Key]] = {
         "activation": _choice("relu", "Teacher activation.", "relu", "tanh", "linear", "gelu"),
         "noise": _float(0.0, "Std of Gaussian label noise on the training targets.", minimum=0.0),
     },
+    "ratings": {
+        "path": Key("str", None, "A MovieLens-style file of whitespace-separated `user item rating` lines "
+                    "(a 4th column, e.g. a timestamp, is ignored).", nullable=True),
+        "test_fraction": _float(0.1, "Fraction of the ratings held out for `test_loss`.", minimum=0.0, maximum=0.9),
+        "center": Key("bool", True, "Subtract the mean training rating from every rating."),
+    },
     "dataset": {
         "name": Key("str", "diabetes", "A data set scikit-learn ships offline.",
                     choices=("diabetes", "digits", "california")),
@@ -174,6 +180,8 @@ _DISCRETE: dict[str, Key] = {
     "log_every": _int(100, "Steps per compiled chunk; metrics are logged at the end of each chunk.",
                       minimum=1, maximum=10**7),
     "max_time": _float(0.0, "Wall-clock limit in seconds, checked between chunks (0: none).", minimum=0.0),
+    "patience": _int(0, "Early stopping: stop when `test_loss` has not improved for this many logged rows "
+                     "(problems with a held-out split; 0: off).", minimum=0),
     "weight_decay": _float(0.0, "Coupled L2: the update uses ∇C + weight_decay·θ.", minimum=0.0),
     "label_noise": _float(0.0, "Std of Gaussian noise added to the targets, fresh at every step.", minimum=0.0),
     "input_noise": _float(0.0, "Std of Gaussian noise added to the inputs X at every step (least_squares).",
@@ -384,7 +392,7 @@ def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...] | None:
     kind = problem["kind"]
     if kind in ("least_squares", "teacher_student"):
         return (problem["n_features"],)
-    if kind == "dataset":
+    if kind in ("dataset", "ratings"):
         return None
     if kind == "razin_2x2":
         return (2, 2)
@@ -406,6 +414,8 @@ def _check_consistency(cfg: dict) -> None:
         n, m = problem["n_rows"], problem["n_cols"]
         if problem["rank"] > min(n, m):
             raise ConfigError("problem.rank", f"must be <= min(n_rows, n_cols) = {min(n, m)}, got {problem['rank']}")
+    if kind == "ratings" and problem["path"] is None:
+        raise ConfigError("problem.path", "a ratings problem needs the path of its ratings file")
     if kind == "matrix_completion" and problem["n_obs"] > problem["n_rows"] * problem["n_cols"]:
         raise ConfigError("problem.n_obs", f"must be <= n_rows*n_cols = {problem['n_rows'] * problem['n_cols']}, "
                           f"got {problem['n_obs']}")
@@ -426,8 +436,8 @@ def _check_model_fits(cfg: dict, shape: tuple[int, ...] | None) -> None:
         raise ConfigError("model.kind", f"'mlp' needs a regression problem with inputs, not {problem['kind']!r}")
     if model["kind"] == "mlp" and penalty["kind"] != "none" and penalty["on"] != "params":
         raise ConfigError("penalty.on", "an mlp has no end-to-end matrix: use on = \"params\"")
-    if problem["kind"] in ("teacher_student", "dataset") and model["kind"] in ("symmetric",):
-        raise ConfigError("model.kind", f"{model['kind']!r} needs a square matrix problem")
+    if problem["kind"] in ("teacher_student", "dataset", "ratings") and model["kind"] == "symmetric":
+        raise ConfigError("model.kind", "'symmetric' needs a square matrix problem")
     if shape is None:
         if model["kind"] == "diagonal" and isinstance(model["shape"], list):
             raise ConfigError("model.shape", "a list needs a known dimension; not available for `dataset`")
@@ -454,7 +464,8 @@ def n_observations(problem: Mapping[str, Any]) -> int:
     """Number of observations m of a resolved problem table (the loss is a mean over them)."""
     return {"least_squares": lambda p: p["n_samples"], "matrix_completion": lambda p: p["n_obs"],
             "matrix_sensing": lambda p: p["n_measurements"], "razin_2x2": lambda p: 3,
-            "teacher_student": lambda p: p["n_samples"], "dataset": lambda p: None}[problem["kind"]](problem)
+            "teacher_student": lambda p: p["n_samples"], "dataset": lambda p: None,
+            "ratings": lambda p: None}[problem["kind"]](problem)
 
 
 def _check_trainer(cfg: dict) -> None:
@@ -463,6 +474,11 @@ def _check_trainer(cfg: dict) -> None:
     if m is not None and trainer.get("batch_size", 0) > m:
         raise ConfigError("trainer.batch_size", f"must be <= the number of observations {m}, "
                           f"got {trainer['batch_size']}")
+    held_out = (problem["kind"] == "teacher_student" and problem["n_test"] > 0) or (
+        problem["kind"] in ("dataset", "ratings") and problem["test_fraction"] > 0)
+    if trainer.get("patience", 0) > 0 and not held_out:
+        raise ConfigError("trainer.patience", "needs a problem with a held-out split (teacher_student with "
+                          "n_test > 0, or dataset with test_fraction > 0)")
     if problem["kind"] not in ("least_squares", "teacher_student", "dataset"):
         for key, off in (("input_noise", 0.0), ("dropout", 1.0)):
             if trainer.get(key, off) != off:

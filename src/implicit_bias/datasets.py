@@ -99,3 +99,44 @@ def dataset_problem(cfg: Mapping[str, Any], key: jax.Array, problem_cls):
     as_jnp = jnp.asarray
     return problem_cls(targets=as_jnp(y[train]), ground_truth=None, X=as_jnp(X[train]),
                        X_test=as_jnp(X[test]) if n_test else None, y_test=as_jnp(y[test]) if n_test else None)
+
+
+def read_ratings(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A MovieLens-style ratings file: whitespace-separated ``user item rating [timestamp]`` lines.
+
+    Users and items are re-indexed densely from 0 in order of first appearance after sorting
+    their ids, so rows/cols are the ranks of the ids (ids may be any integers).
+    """
+    if not path.is_file():
+        raise ConfigError("problem.path", f"file not found: {path}")
+    try:
+        table = np.loadtxt(path, ndmin=2, usecols=(0, 1, 2))
+    except (ValueError, OSError) as exc:
+        raise ConfigError("problem.path", f"expected lines 'user item rating' in {path}: {exc}") from None
+    if table.shape[0] == 0:
+        raise ConfigError("problem.path", f"no ratings in {path}")
+    if not np.all(np.isfinite(table)):
+        raise ConfigError("problem.path", f"non-finite values in {path}")
+    _, users = np.unique(table[:, 0], return_inverse=True)
+    _, items = np.unique(table[:, 1], return_inverse=True)
+    pairs = users.astype(np.int64) * (items.max() + 1) + items
+    if np.unique(pairs).size != pairs.size:
+        raise ConfigError("problem.path", f"duplicate (user, item) pairs in {path}")
+    return users.astype(np.int32), items.astype(np.int32), table[:, 2].astype(float)
+
+
+def ratings_problem(cfg: Mapping[str, Any], key: jax.Array, problem_cls):
+    """Matrix completion on a ratings file, a random ``test_fraction`` of the ratings held out."""
+    users, items, values = read_ratings(Path(cfg["path"]))
+    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    order = rng.permutation(values.size)
+    n_test = int(round(cfg["test_fraction"] * values.size))
+    if values.size - n_test < 1:
+        raise ConfigError("problem.test_fraction", "leaves no training rating")
+    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+    offset = values[train].mean() if cfg["center"] else 0.0
+    shape = (int(users.max()) + 1, int(items.max()) + 1)
+    held_out = {} if n_test == 0 else dict(test_rows=jnp.asarray(users[test]), test_cols=jnp.asarray(items[test]),
+                                           test_values=jnp.asarray(values[test] - offset))
+    return problem_cls(targets=jnp.asarray(values[train] - offset), ground_truth=None,
+                       rows=jnp.asarray(users[train]), cols=jnp.asarray(items[train]), matrix_shape=shape, **held_out)

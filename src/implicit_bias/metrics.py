@@ -56,8 +56,10 @@ def compute_metrics(objective: Objective, params: Params, top_k: int) -> dict[st
         "end_to_end_norm": jnp.linalg.norm(W.ravel()),
         "end_to_end_l1": jnp.sum(jnp.abs(W)),
     })
-    if hasattr(problem, "X_test") and problem.X_test is not None:
+    if getattr(problem, "X_test", None) is not None:
         out["test_loss"] = problem.test_loss(lambda X: X @ W)
+    if getattr(problem, "test_rows", None) is not None:
+        out["test_loss"] = problem.held_out_loss(W)
     if W.ndim == 2:
         s = jnp.linalg.svd(W, compute_uv=False)
         out["singular_values"] = s[:top_k]

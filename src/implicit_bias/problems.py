@@ -121,23 +121,36 @@ class MatrixCompletion(Problem):
     rows: jax.Array
     cols: jax.Array
     matrix_shape: tuple[int, int] = eqx.field(static=True)
+    test_rows: jax.Array | None = None
+    test_cols: jax.Array | None = None
+    test_values: jax.Array | None = None
 
     @property
     def shape(self):
         return self.matrix_shape
+
+    def held_out_loss(self, W: jax.Array) -> jax.Array:
+        """Mean of ½(W_ij − value)² over the held-out entries (``ratings``); NaN without them."""
+        if self.test_rows is None:
+            return jnp.asarray(jnp.nan, W.dtype)
+        return 0.5 * jnp.mean((W[self.test_rows, self.test_cols] - self.test_values) ** 2)
 
     def measure(self, W):
         return W[self.rows, self.cols]
 
     def take(self, idx):
         return MatrixCompletion(targets=self.targets[idx], ground_truth=self.ground_truth, rows=self.rows[idx],
-                                cols=self.cols[idx], matrix_shape=self.matrix_shape)
+                                cols=self.cols[idx], matrix_shape=self.matrix_shape, test_rows=self.test_rows,
+                                test_cols=self.test_cols, test_values=self.test_values)
 
     def adjoint(self, r):
         return jnp.zeros(self.matrix_shape, r.dtype).at[self.rows, self.cols].add(r)
 
     def arrays(self):
         out = {"rows": np.asarray(self.rows), "cols": np.asarray(self.cols), "values": np.asarray(self.targets)}
+        if self.test_rows is not None:
+            out.update(test_rows=np.asarray(self.test_rows), test_cols=np.asarray(self.test_cols),
+                       test_values=np.asarray(self.test_values))
         if self.ground_truth is not None:
             out["ground_truth"] = np.asarray(self.ground_truth)
         return out
@@ -232,11 +245,12 @@ def _razin_2x2(cfg, key) -> MatrixCompletion:
                             matrix_shape=(2, 2))
 
 
-from .datasets import dataset_problem, teacher_student_problem  # noqa: E402
+from .datasets import dataset_problem, ratings_problem, teacher_student_problem  # noqa: E402
 
 _GENERATORS = {
     "teacher_student": lambda cfg, key: teacher_student_problem(cfg, key, LeastSquares),
     "dataset": lambda cfg, key: dataset_problem(cfg, key, LeastSquares),
+    "ratings": lambda cfg, key: ratings_problem(cfg, key, MatrixCompletion),
     "least_squares": _least_squares,
     "matrix_completion": _matrix_completion,
     "matrix_sensing": _matrix_sensing,

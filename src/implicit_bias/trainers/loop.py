@@ -138,6 +138,23 @@ class Logger:
         return self.max_time > 0 and time.perf_counter() - self.start >= self.max_time
 
 
+class EarlyStopping:
+    """Stop when ``test_loss`` has not improved for ``patience`` logged rows (0: never)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.waited = patience, np.inf, 0
+
+    def exhausted(self, row: Mapping[str, Any]) -> bool:
+        if self.patience <= 0:
+            return False
+        value = row.get("test_loss", np.nan)
+        if value < self.best:
+            self.best, self.waited = value, 0
+        else:
+            self.waited += 1
+        return self.waited >= self.patience
+
+
 def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[str, Any], *, key: jax.Array,
                    top_k: int = 10, on_log: Callable[[dict[str, Any]], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> Trajectory:
@@ -157,6 +174,7 @@ def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[s
                          dtype)
     max_steps, log_every = int(trainer_cfg["steps"]), int(trainer_cfg["log_every"])
     status, status_step = "max_steps", None
+    patience = EarlyStopping(trainer_cfg.get("patience", 0))
     while int(carry.step) < max_steps:
         n_active = jnp.asarray(min(log_every, max_steps - int(carry.step)), jnp.int64)
         carry = train_chunk(objective, spec, hyper, carry, key, n_active, stop_loss, blowup, log_every)
@@ -167,6 +185,9 @@ def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[s
             break
         if not spec.deterministic and row["loss"] <= stop_loss_value:
             status, status_step = "converged", step
+            break
+        if patience.exhausted(row):
+            status, status_step = "early_stopped", step
             break
         if logger.out_of_time():
             status = "max_time"
