@@ -3,6 +3,9 @@
 Columns (documented in docs/run-directory.md):
 
 - ``loss``: the training loss L (mean of ½(prediction − target)², without penalty),
+- ``modified_loss``: for discrete trainers and modified_flow, the Smith et al. (2021) modified
+  loss C + (ε/4)‖∇C‖² (full batch) or C + ε/(4m) Σ_k ‖∇Ĉ_k‖² (minibatches),
+- ``test_loss``: the held-out mean of ½(prediction − target)² (teacher_student, dataset, ratings),
 - ``objective``: L + weight·R, what the trainer minimizes, and ``penalty`` = R,
 - ``test_error``: ‖W − W*‖_F / ‖W*‖_F (NaN without a ground truth),
 - ``param_norm``: √(Σ over all parameter entries of θ²),
@@ -24,6 +27,16 @@ from .models import Params
 from .objective import Objective
 
 
+COLUMN_ORDER = ("loss", "test_error", "test_loss", "param_norm", "singular_values", "effective_rank",
+                "balancedness", "nuclear_norm", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
+                "modified_loss")
+
+
+def column_rank(name: str) -> tuple[int, str]:
+    """Sort key putting metric columns in the documented order (unknown names last, alphabetically)."""
+    return (COLUMN_ORDER.index(name) if name in COLUMN_ORDER else len(COLUMN_ORDER), name)
+
+
 def balancedness(factors: list[jax.Array]) -> jax.Array:
     """max_j ‖W_{j+1}ᵀ W_{j+1} − W_j W_jᵀ‖_F over consecutive factors (0 for depth 1)."""
     gaps = [jnp.linalg.norm(b.T @ b - a @ a.T) for a, b in zip(factors, factors[1:])]
@@ -34,9 +47,37 @@ def param_norm(params: Params) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(p**2) for p in jax.tree_util.tree_leaves(params)))
 
 
+def _squared_norm(tree) -> jax.Array:
+    return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree))
+
+
+def modified_loss(objective: Objective, params: Params, lr: jax.Array, batch_size: int = 0) -> jax.Array:
+    """The modified loss that a discrete trainer with step ε = ``lr`` follows to second order
+    (Smith, Dherin, Barrett & De 2021, "On the origin of implicit regularization in SGD"; seed 002):
+
+    - full batch (``batch_size`` = 0): C̃_GD = C + (ε/4) ‖∇C‖²;
+    - minibatches: C̃_SGD = C + ε/(4m) Σ_{k<m} ‖∇Ĉ_k‖², the random-reshuffling modified loss, with
+      Ĉ_k the loss on the k-th of the m = ⌊N/B⌋ consecutive batches of B = ``batch_size`` observations
+      (the partition in storage order; its expectation over orders is what seed 002 derives).
+    """
+    C = objective(params)
+    if batch_size == 0:
+        return C + lr / 4 * _squared_norm(jax.grad(objective)(params))
+    n_batches = objective.problem.n_observations // batch_size
+    batches = jnp.arange(n_batches * batch_size).reshape(n_batches, batch_size)
+
+    def batch_grad_norm(idx):
+        batch = eqx.tree_at(lambda o: o.problem, objective, objective.problem.take(idx))
+        return _squared_norm(jax.grad(batch)(params))
+
+    return C + lr / (4 * n_batches) * jnp.sum(jax.lax.map(batch_grad_norm, batches))
+
+
 @eqx.filter_jit
-def compute_metrics(objective: Objective, params: Params, top_k: int) -> dict[str, jax.Array]:
-    """Every logged metric at ``params`` (one compiled call per objective structure)."""
+def compute_metrics(objective: Objective, params: Params, top_k: int, lr: jax.Array | None = None,
+                    batch_size: int = 0) -> dict[str, jax.Array]:
+    """Every logged metric at ``params`` (one compiled call per objective structure); with ``lr``,
+    also ``modified_loss`` (see :func:`modified_loss`)."""
     model, problem = objective.model, objective.problem
     loss = objective.data_loss(params)
     W = model.end_to_end(params) if model.has_end_to_end else None
@@ -47,6 +88,8 @@ def compute_metrics(objective: Objective, params: Params, top_k: int) -> dict[st
         "penalty": penalty_value,
         "param_norm": param_norm(params),
     }
+    if lr is not None:
+        out["modified_loss"] = modified_loss(objective, params, lr, batch_size)
     if W is None:
         out["test_error"] = jnp.asarray(jnp.nan, loss.dtype)
         out["test_loss"] = problem.test_loss(lambda X: model.apply(params, X))

@@ -73,7 +73,7 @@ def train_flow(objective: Objective, params0: Params, trainer_cfg: Mapping[str, 
     t_max = float(trainer_cfg["t_max"])
     log_dt = float(trainer_cfg["log_dt"]) or t_max / 100 or 1.0
     n_intervals = max(1, math.ceil(t_max / log_dt - 1e-9)) if t_max > 0 else 0
-    logger = Logger(objective, top_k, on_log, trainer_cfg["max_time"])
+    logger = Logger(objective, top_k, on_log, trainer_cfg["max_time"], lr=trainer_cfg.get("lr"))
     logger.log(0, 0.0, params0)
     y, t, n_steps = params0, 0.0, 0
     status = "max_steps"

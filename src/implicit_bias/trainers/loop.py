@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..metrics import compute_metrics
+from ..metrics import column_rank, compute_metrics
 from ..models import Params
 from ..objective import Objective
 from .gradients import StepSpec, oracle, step_objective
@@ -110,9 +110,11 @@ class Trajectory:
 
 
 def host_metrics(metrics: Mapping[str, jax.Array]) -> dict[str, Any]:
-    """Device metrics → plain Python floats and lists."""
+    """Device metrics → plain Python floats and lists, in the documented column order."""
     out = {}
-    for name, value in jax.device_get(dict(metrics)).items():
+    values = jax.device_get(dict(metrics))
+    for name in sorted(values, key=column_rank):
+        value = values[name]
         value = np.asarray(value)
         out[name] = value.tolist() if value.ndim else float(value)
     return out
@@ -121,14 +123,19 @@ def host_metrics(metrics: Mapping[str, jax.Array]) -> dict[str, Any]:
 class Logger:
     """Collects rows of metrics, calls ``on_log`` after each, and tracks the wall-clock limit."""
 
-    def __init__(self, objective: Objective, top_k: int, on_log, max_time: float):
+    def __init__(self, objective: Objective, top_k: int, on_log, max_time: float,
+                 lr: float | None = None, batch_size: int = 0):
         self.objective, self.top_k, self.on_log = objective, top_k, on_log
+        dtype = jax.tree_util.tree_leaves(objective.problem.targets)[0].dtype
+        self.lr = None if lr is None else jnp.asarray(lr, dtype)
+        self.batch_size = batch_size
         self.rows: list[dict[str, Any]] = []
         self.start = time.perf_counter()
         self.max_time = max_time
 
     def log(self, step: int, t: float, params: Params) -> dict[str, Any]:
-        row = {"step": step, "t": t, **host_metrics(compute_metrics(self.objective, params, self.top_k))}
+        metrics = compute_metrics(self.objective, params, self.top_k, self.lr, self.batch_size)
+        row = {"step": step, "t": t, **host_metrics(metrics)}
         self.rows.append(row)
         if self.on_log is not None:
             self.on_log(row)
@@ -168,7 +175,8 @@ def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[s
                   status_step=jnp.asarray(-1, jnp.int64))
     stop_loss_value = float(trainer_cfg["stop_loss"])
     stop_loss = jnp.asarray(stop_loss_value, dtype)
-    logger = Logger(objective, top_k, on_log, trainer_cfg.get("max_time", 0.0))
+    logger = Logger(objective, top_k, on_log, trainer_cfg.get("max_time", 0.0), lr=lr,
+                    batch_size=trainer_cfg.get("batch_size", 0))
     first = logger.log(0, 0.0, params0)
     blowup = jnp.asarray(1e20 * (abs(first["objective"]) + 1.0) if np.isfinite(first["objective"]) else np.inf,
                          dtype)
