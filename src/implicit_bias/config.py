@@ -50,7 +50,7 @@ class Key:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         parts = {"int": "an integer", "float": "a finite number", "str": "a string",
                  "bool": "true or false", "int_list": "an integer or a list of integers",
-                 "float_list": "a list of numbers", "str_list": "a list of strings", "shape": '"uniform" or a list of positive numbers'}[self.kind]
+                 "float_list": "a list of numbers >= 0", "str_list": "a list of strings", "shape": '"uniform" or a list of positive numbers'}[self.kind]
         if self.minimum is not None:
             parts += f" {'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
         if self.maximum is not None:
@@ -253,6 +253,35 @@ PENALTIES: dict[str, dict[str, Key]] = {
     }.items()
 }
 
+BASELINES: dict[str, dict[str, Key]] = {
+    "min_norm": {},
+    "ridge": {
+        "lambda": _float(1e-3, "λ of argmin L(β) + (λ/2)‖β‖² (L the mean of ½ residual²).", minimum=0.0),
+        "path": Key("float_list", None, "A whole path of λ values (one SVD); one metrics row per λ.",
+                    nullable=True),
+    },
+    "min_nuclear_norm": {
+        "psd": Key("bool", False, "Minimize the trace over PSD matrices instead (Gunasekar et al. 2017)."),
+        "solver": _choice("auto", "first_order (ADMM, ours), cvxpy (SCS), or auto (first_order, cvxpy if it "
+                          "does not converge).", "auto", "first_order", "cvxpy"),
+        "tol": _float(1e-9, "Tolerance of the solver.", minimum=0.0, exclusive=True),
+    },
+    "basis_pursuit": {},
+    "q_alpha": {
+        "alpha": _float(1.0, "α of Q_α (the init scale of the diagonal network u^N − v^N).",
+                        minimum=0.0, exclusive=True),
+        "power": _int(2, "N of u^N − v^N whose limit is computed (2: Woodworth et al.'s Q_α).",
+                      minimum=2, maximum=16),
+    },
+    "ntk_regression": {
+        "kernel": _choice("empirical", "empirical: the NTK of [model] at init; analytic: the infinite-width "
+                          "NTK of a one-hidden-layer ReLU net (NTK parameterization, no bias).",
+                          "empirical", "analytic"),
+        "time": _float(0.0, "Flow time t = lr × steps of the linearized dynamics f(t) = f0 e^{−Kt/n} + "
+                       "(I − e^{−Kt/n})Y; 0 means t = ∞ (kernel regression).", minimum=0.0),
+    },
+}
+
 METRICS: dict[str, Key] = {
     "top_k": _int(10, "Number of leading singular values logged for matrix problems.", minimum=1, maximum=10000),
 }
@@ -263,7 +292,10 @@ KINDED_SECTIONS: dict[str, tuple[dict[str, dict[str, Key]], str | None]] = {
     "model": (MODELS, None),
     "trainer": (TRAINERS, "gd"),
     "penalty": (PENALTIES, "none"),
+    "baseline": (BASELINES, None),
 }
+#: Sections that may be absent from a resolved config (then they are absent, not defaulted).
+OPTIONAL_SECTIONS = ("baseline",)
 PLAIN_SECTIONS: dict[str, dict[str, Key]] = {"metrics": METRICS}
 
 
@@ -311,6 +343,13 @@ def _check_value(path: str, spec: Key, value: Any) -> Any:
                 raise ConfigError(f"{path}[{i}]", f"must be an integer, got {v!r}")
             _check_range(f"{path}[{i}]", spec, v)
         return list(value)
+    if spec.kind == "float_list":
+        if not isinstance(value, (list, tuple)) or not value or len(value) > 10000:
+            raise fail()
+        for i, v in enumerate(value):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"{path}[{i}]", f"must be a finite number >= 0, got {v!r}")
+        return [float(v) for v in value]
     if spec.kind == "str_list":
         if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
             raise fail()
@@ -378,7 +417,17 @@ def resolve(raw: Mapping[str, Any]) -> dict:
         raise ConfigError("", f"a config must be a table, got {type(raw).__name__}")
     sections = set(KINDED_SECTIONS) | set(PLAIN_SECTIONS)
     resolved = _resolve_table("", TOP_LEVEL, raw, skip=tuple(sections))
+    baseline_mode = raw.get("baseline") is not None
+    if baseline_mode and raw.get("trainer") is not None:
+        raise ConfigError("trainer", "a config has either [trainer] (a training run) or [baseline] (a direct "
+                          "estimator), not both")
     for section in KINDED_SECTIONS:
+        if section in OPTIONAL_SECTIONS and raw.get(section) is None:
+            continue
+        if baseline_mode and section == "trainer":
+            continue
+        if baseline_mode and section == "model" and raw.get("model") is None:
+            continue
         resolved[section] = _resolve_kinded(section, raw.get(section))
     for section, keys in PLAIN_SECTIONS.items():
         resolved[section] = _resolve_table(section, keys, raw.get(section, {}))
@@ -401,7 +450,7 @@ def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...] | None:
 
 def _check_consistency(cfg: dict) -> None:
     """Cross-field constraints that a single key cannot express."""
-    problem, model = cfg["problem"], cfg["model"]
+    problem = cfg["problem"]
     kind = problem["kind"]
     if kind == "least_squares":
         if problem["design"] == "orthogonal" and problem["n_samples"] < problem["n_features"]:
@@ -425,8 +474,36 @@ def _check_consistency(cfg: dict) -> None:
     penalty = cfg["penalty"]
     if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
         raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
-    _check_model_fits(cfg, end_to_end_shape(problem))
-    _check_trainer(cfg)
+    if "baseline" in cfg:
+        _check_baseline(cfg)
+    if "model" in cfg:
+        _check_model_fits(cfg, end_to_end_shape(problem))
+    if "trainer" in cfg:
+        _check_trainer(cfg)
+
+
+VECTOR_PROBLEMS = ("least_squares", "teacher_student", "dataset")
+MATRIX_PROBLEMS = ("matrix_completion", "matrix_sensing", "razin_2x2", "ratings")
+
+
+def _check_baseline(cfg: dict) -> None:
+    baseline, problem, model = cfg["baseline"], cfg["problem"], cfg.get("model")
+    kind = baseline["kind"]
+    needs = {"ridge": VECTOR_PROBLEMS, "basis_pursuit": VECTOR_PROBLEMS, "q_alpha": VECTOR_PROBLEMS,
+             "ntk_regression": VECTOR_PROBLEMS, "min_nuclear_norm": MATRIX_PROBLEMS,
+             "min_norm": VECTOR_PROBLEMS + MATRIX_PROBLEMS}[kind]
+    if problem["kind"] not in needs:
+        raise ConfigError("baseline.kind", f"{kind!r} applies to {', '.join(needs)} problems, "
+                          f"not {problem['kind']!r}")
+    if kind == "ntk_regression" and baseline["kernel"] == "empirical" and (model is None or model["kind"] != "mlp"):
+        raise ConfigError("model", "ntk_regression with the empirical kernel needs a [model] of kind 'mlp'")
+    if kind == "min_nuclear_norm" and baseline["psd"]:
+        shape = end_to_end_shape(problem)
+        if shape is not None and shape[0] != shape[1]:
+            raise ConfigError("baseline.psd", f"needs a square matrix, got {shape}")
+    if model is not None and kind not in ("min_norm", "ntk_regression"):
+        raise ConfigError("model", f"baseline {kind!r} takes no [model] (only min_norm, for its x0, and "
+                          "ntk_regression)")
 
 
 def _check_model_fits(cfg: dict, shape: tuple[int, ...] | None) -> None:

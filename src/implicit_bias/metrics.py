@@ -11,7 +11,8 @@ Columns (documented in docs/run-directory.md):
 - ``param_norm``: √(Σ over all parameter entries of θ²),
 - ``end_to_end_norm``: ‖W‖_F (ℓ2 norm for vectors), ``end_to_end_l1``: Σ|W_ij|,
 - matrix problems: ``singular_values`` (top-k of W), ``effective_rank`` (Roy & Vetterli
-  2007), ``nuclear_norm``,
+  2007), ``nuclear_norm``, ``nuclear_fro_ratio`` = ‖W‖_*/‖W‖_F (Zhao 2022), ``stable_rank`` =
+  ‖W‖_F²/‖W‖_2²,
 - deep_matrix models: ``balancedness`` = max_j ‖W_{j+1}ᵀ W_{j+1} − W_j W_jᵀ‖_F (Arora et al.
   2018: zero at a balanced init and conserved by gradient flow).
 """
@@ -28,7 +29,7 @@ from .objective import Objective
 
 
 COLUMN_ORDER = ("loss", "test_error", "test_loss", "param_norm", "singular_values", "effective_rank",
-                "balancedness", "nuclear_norm", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
+                "balancedness", "nuclear_norm", "nuclear_fro_ratio", "stable_rank", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
                 "modified_loss")
 
 
@@ -108,6 +109,9 @@ def compute_metrics(objective: Objective, params: Params, top_k: int, lr: jax.Ar
         out["singular_values"] = s[:top_k]
         out["effective_rank"] = spectral.effective_rank_from_singular_values(s)
         out["nuclear_norm"] = jnp.sum(s)
+        frobenius = jnp.sqrt(jnp.sum(s**2))
+        out["nuclear_fro_ratio"] = out["nuclear_norm"] / jnp.where(frobenius > 0, frobenius, 1.0)
+        out["stable_rank"] = frobenius**2 / jnp.where(s[0] > 0, s[0] ** 2, 1.0)
     factors = objective.model.factors(params)
     if factors:
         out["balancedness"] = balancedness(factors)

@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 
 from . import config as config_mod
+from .baseline_runs import run_baseline
 from . import store
 from .config import ConfigError
 from .keys import named_key
 from .models import make_model
 from .objective import Objective
 from .penalties import make_penalty
-from .problems import make_problem
+from .problems import Problem, make_problem
 from .trainers import Trajectory, train
 
 
@@ -120,18 +121,24 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
     digest = config_mod.config_hash(cfg)
     if run_dir is not None and not force and store.finished_summary(run_dir, digest) is not None:
         return load_run(run_dir, skipped=True)
-    experiment = Experiment.build(cfg)
-    if run_dir is not None:
-        _start_run_dir(run_dir, cfg, digest, experiment)
-    started = time.perf_counter()
-    trajectory = train(experiment.objective, experiment.params0, cfg["trainer"],
-                       key=named_key(cfg["seed"], "sampling"), top_k=cfg["metrics"]["top_k"],
-                       on_log=on_log, should_stop=should_stop)
-    trajectory.wall_seconds = time.perf_counter() - started
-    model = experiment.objective.model
-    params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
-    end_to_end = np.asarray(end_to_end_of(model, trajectory.params, experiment.objective.problem))
-    end_to_end_init = np.asarray(end_to_end_of(model, experiment.params0, experiment.objective.problem))
+    if "baseline" in cfg:
+        trajectory, end_to_end, end_to_end_init, problem, _ = run_baseline(cfg)
+        params = {"W": np.asarray(end_to_end)}
+        if run_dir is not None:
+            _start_run_dir(run_dir, cfg, digest, problem)
+    else:
+        experiment = Experiment.build(cfg)
+        problem, model = experiment.objective.problem, experiment.objective.model
+        if run_dir is not None:
+            _start_run_dir(run_dir, cfg, digest, problem)
+        started = time.perf_counter()
+        trajectory = train(experiment.objective, experiment.params0, cfg["trainer"],
+                           key=named_key(cfg["seed"], "sampling"), top_k=cfg["metrics"]["top_k"],
+                           on_log=on_log, should_stop=should_stop)
+        trajectory.wall_seconds = time.perf_counter() - started
+        params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
+        end_to_end = np.asarray(end_to_end_of(model, trajectory.params, problem))
+        end_to_end_init = np.asarray(end_to_end_of(model, experiment.params0, problem))
     frame = pd.DataFrame(trajectory.rows)
     summary = summarize(trajectory, trajectory.rows[-1] if trajectory.rows else {})
     if run_dir is not None:
@@ -148,11 +155,11 @@ def end_to_end_of(model, params, problem) -> jax.Array:
     return model.end_to_end(params) if model.has_end_to_end else model.predict(params, problem)
 
 
-def _start_run_dir(run_dir: Path, cfg: dict, digest: str, experiment: Experiment) -> None:
+def _start_run_dir(run_dir: Path, cfg: dict, digest: str, problem: Problem) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / store.SUMMARY).unlink(missing_ok=True)
     store.write_json(run_dir / store.CONFIG, {**cfg, "config_hash": digest, "versions": versions()})
-    store.write_npz(run_dir / store.PROBLEM, experiment.objective.problem.arrays())
+    store.write_npz(run_dir / store.PROBLEM, problem.arrays())
 
 
 def load_run(run_dir: str | Path, *, skipped: bool = False) -> RunResult:
