@@ -9,8 +9,10 @@ Exit statuses: 0 finished (converged or max_steps), 2 bad input, 3 diverged,
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+from pathlib import Path
 from typing import Sequence
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
@@ -34,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun even if a finished run with this config exists")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    explain = sub.add_parser("explain", help="rank the explicit criteria a finished run is closest to minimizing")
+    explain.add_argument("run_dir", help="a finished run directory")
+    explain.add_argument("--json", action="store_true", help="print explain.json instead of the table")
     return parser
 
 
@@ -69,6 +74,20 @@ def _progress(cfg: dict, quiet: bool):
                 desc=cfg["name"], smoothing=0.1)
 
 
+def _check_out(out: str) -> None:
+    """``--out`` must be a directory or creatable as one (bad input, not a traceback, otherwise)."""
+    from .config import ConfigError
+
+    path = Path(out)
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise ConfigError("--out", f"not a directory: {existing}")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise ConfigError("--out", f"not writable: {existing}")
+            return
+
+
 def _cmd_run(args) -> int:
     from .run import as_config, run
     from .store import to_json
@@ -77,6 +96,7 @@ def _cmd_run(args) -> int:
     if args.print_config:
         print(to_json(cfg))
         return EXIT_OK
+    _check_out(args.out)
     bar = _progress(cfg, args.quiet)
 
     def on_log(row):
@@ -103,6 +123,15 @@ def _cmd_run(args) -> int:
     return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}.get(summary["status"], EXIT_OK)
 
 
+def _cmd_explain(args) -> int:
+    from .explain import explain, format_table
+    from .store import to_json
+
+    report = explain(args.run_dir)
+    print(to_json(report) if args.json else format_table(report))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .config import ConfigError
@@ -110,8 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "explain":
+            return _cmd_explain(args)
     except ConfigError as exc:
-        print(f"implicit-bias: error: {exc}", file=sys.stderr)
+        # ONE line, whatever the message embeds (e.g. a multi-line parser error from pandas)
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"implicit-bias: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("implicit-bias: aborted", file=sys.stderr)

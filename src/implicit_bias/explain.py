@@ -1,0 +1,138 @@
+"""``explain``: which explicit criterion did training secretly minimize?
+
+For a finished run, every baseline that applies to its problem is solved on the same data
+(cached in ``RUN_DIR/baselines/<kind>.npz``) and compared with the trained end-to-end object W:
+
+- the relative distance ‖W − B‖ / ‖B‖ to each baseline's solution B (the ranking key),
+- the baseline's own test error,
+- the value of each candidate criterion — ℓ2 (Frobenius) norm, ℓ1 norm, nuclear norm,
+  Q_α at the run's α (diagonal models), effective rank — at W and at each B.
+
+Candidates: regression problems get ``min_norm`` (from the run's own x0, i.e. GD's limit
+x_LN + V₂V₂ᵀx0), ``basis_pursuit`` and ``q_alpha`` (at the run's α and power, for diagonal
+models: the exact limit of Woodworth et al. 2020); matrix problems get ``min_norm`` (minimum
+Frobenius norm from x0) and ``min_nuclear_norm`` (the minimum-trace PSD solution for a
+``symmetric`` model, Gunasekar et al. 2017).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import baselines, config as config_mod, store
+from .baseline_runs import min_norm_solution
+from .config import ConfigError
+from .problems import LeastSquares, Problem, make_problem
+from .run import load_run
+
+BASELINE_DIR = "baselines"
+EXPLAIN = "explain.json"
+
+
+@dataclass
+class Candidate:
+    name: str
+    criterion: str
+    solution: np.ndarray
+
+
+def _criteria(W: np.ndarray, alpha: float | None) -> dict[str, float]:
+    values = {"l2": float(np.linalg.norm(W.ravel())), "l1": float(np.abs(W).sum())}
+    if W.ndim == 2:
+        s = np.linalg.svd(W, compute_uv=False)
+        p = s / s.sum() if s.sum() > 0 else s
+        entropy = -float(np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)))
+        values.update(nuclear=float(s.sum()), effective_rank=float(np.exp(entropy)))
+    if alpha is not None:
+        values["q_alpha"] = float(baselines.q_alpha_potential(W.ravel(), alpha))
+    return values
+
+
+def _cached(run_dir: Path, name: str, compute) -> np.ndarray:
+    path = run_dir / BASELINE_DIR / f"{name}.npz"
+    try:
+        return store.read_npz(path)["solution"]
+    except (OSError, KeyError, ValueError):
+        pass
+    solution = np.asarray(compute(), float)
+    path.parent.mkdir(exist_ok=True)
+    store.write_npz(path, {"solution": solution})
+    return solution
+
+
+def candidates(cfg: dict, problem: Problem, x0: np.ndarray, run_dir: Path) -> list[Candidate]:
+    """The baselines that apply to this run's problem and model, solved (or read from the cache)."""
+    model = cfg.get("model", {})
+    out = [Candidate("min_norm", "l2 (from x0)", _cached(run_dir, "min_norm", lambda: min_norm_solution(problem, x0)))]
+    if isinstance(problem, LeastSquares):
+        X, y = np.asarray(problem.X), np.asarray(problem.targets)
+        out.append(Candidate("basis_pursuit", "l1", _cached(run_dir, "basis_pursuit",
+                                                            lambda: baselines.basis_pursuit(X, y))))
+        if model.get("kind") == "diagonal" and model.get("form") == "difference":
+            alpha, power = model["alpha"], model["power"]
+            out.append(Candidate("q_alpha", f"Q_alpha (alpha={alpha:g}, power={power})", _cached(
+                run_dir, "q_alpha", lambda: baselines.diagonal_limit(X, y, alpha, power=power))))
+    elif problem.shape and len(problem.shape) == 2:
+        psd = model.get("kind") == "symmetric"
+        name = "min_trace_psd" if psd else "min_nuclear_norm"
+        out.append(Candidate(name, "trace (PSD)" if psd else "nuclear", _cached(
+            run_dir, name, lambda: baselines.min_nuclear_norm(problem, psd=psd))))
+    return out
+
+
+def explain(run_dir: str | Path) -> dict[str, Any]:
+    """Compare a finished run with every applicable baseline; writes and returns ``explain.json``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / store.SUMMARY).is_file():
+        raise ConfigError("RUN_DIR", f"not a finished run directory (no {store.SUMMARY}): {run_dir}")
+    result = load_run(run_dir)
+    cfg = config_mod.resolve(result.config)
+    if "baseline" in cfg:
+        raise ConfigError("RUN_DIR", "explain compares a *trained* run with the baselines; this is a baseline run")
+    if cfg["model"]["kind"] == "mlp":
+        raise ConfigError("RUN_DIR", "explain needs an end-to-end linear map; mlp runs are not supported yet")
+    problem = make_problem(cfg["problem"], cfg["seed"], cfg["dtype"])
+    W, x0 = np.asarray(result.end_to_end, float), np.asarray(result.end_to_end_init, float)
+    model = cfg["model"]
+    alpha = model["alpha"] if model["kind"] == "diagonal" and model["form"] == "difference" else None
+    rows = []
+    for cand in candidates(cfg, problem, x0, run_dir):
+        B = cand.solution
+        rows.append({
+            "baseline": cand.name,
+            "criterion": cand.criterion,
+            "distance": float(np.linalg.norm((W - B).ravel()) / max(np.linalg.norm(B.ravel()), 1e-300)),
+            "baseline_test_error": float(np.asarray(problem.test_error(B))),
+            "criteria": _criteria(B, alpha),
+        })
+    rows.sort(key=lambda r: r["distance"])
+    trained = {"test_error": float(np.asarray(problem.test_error(W))), "criteria": _criteria(W, alpha)}
+    best = rows[0]
+    verdict = (f"closest to {best['baseline']} (minimizer of {best['criterion']}): relative distance "
+               f"{best['distance']:.2e}" + (f"; next {rows[1]['baseline']} at {rows[1]['distance']:.2e}"
+                                            if len(rows) > 1 else ""))
+    report = {"run": str(run_dir), "verdict": verdict, "trained": trained, "ranking": rows,
+              "conventions": "distance = ‖W − B‖/‖B‖ (Frobenius/ℓ2); test_error = ‖W − W*‖/‖W*‖; "
+                             "loss = mean of ½(prediction − target)²"}
+    store.write_json(run_dir / EXPLAIN, report)
+    return report
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The ranked table that ``implicit-bias explain`` prints."""
+    names = sorted({k for r in report["ranking"] for k in r["criteria"]} | set(report["trained"]["criteria"]))
+    header = ["rank", "baseline", "distance", "test_error", *names]
+    lines = [header]
+    t = report["trained"]
+    lines.append(["-", "trained", "0", f"{t['test_error']:.3e}", *(f"{t['criteria'].get(n, float('nan')):.4g}"
+                                                                   for n in names)])
+    for i, r in enumerate(report["ranking"], start=1):
+        lines.append([str(i), r["baseline"], f"{r['distance']:.3e}", f"{r['baseline_test_error']:.3e}",
+                      *(f"{r['criteria'].get(n, float('nan')):.4g}" for n in names)])
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    body = "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in lines)
+    return f"{body}\n\n{report['verdict']}"
