@@ -13,6 +13,9 @@ Columns (documented in docs/run-directory.md):
 - matrix problems: ``singular_values`` (top-k of W), ``effective_rank`` (Roy & Vetterli
   2007), ``nuclear_norm``, ``nuclear_fro_ratio`` = ‖W‖_*/‖W‖_F (Zhao 2022), ``stable_rank`` =
   ‖W‖_F²/‖W‖_2²,
+- mlp models: ``function_spectrum`` (top-k singular values of the input-output Jacobian stacked
+  over the training inputs, :func:`implicit_bias.spectral.function_spectrum`), its
+  ``function_effective_rank`` and ``function_nuclear_fro_ratio``,
 - deep_matrix models: ``balancedness`` = max_j ‖W_{j+1}ᵀ W_{j+1} − W_j W_jᵀ‖_F (Arora et al.
   2018: zero at a balanced init and conserved by gradient flow).
 """
@@ -94,6 +97,11 @@ def compute_metrics(objective: Objective, params: Params, top_k: int, lr: jax.Ar
     if W is None:
         out["test_error"] = jnp.asarray(jnp.nan, loss.dtype)
         out["test_loss"] = problem.test_loss(lambda X: model.apply(params, X))
+        s = spectral.function_spectrum(model.apply, params, problem.X)
+        frobenius = jnp.sqrt(jnp.sum(s**2))
+        out["function_spectrum"] = s[:top_k]
+        out["function_effective_rank"] = spectral.effective_rank_from_singular_values(s)
+        out["function_nuclear_fro_ratio"] = jnp.sum(s) / jnp.where(frobenius > 0, frobenius, 1.0)
         return out
     out.update({
         "test_error": problem.test_error(W),

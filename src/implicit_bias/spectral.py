@@ -62,3 +62,23 @@ def stable_rank(W: jax.Array) -> jax.Array:
     """‖W‖_F² / ‖W‖_2²."""
     s = singular_values(W)
     return jnp.sum(s**2) / s[0] ** 2
+
+
+def function_spectrum(apply, params, X: jax.Array) -> jax.Array:
+    """Singular values of the input-output Jacobian stacked over the data (seed 001's question of a
+    spectrum for general models):
+
+        S(f; X) = σ( (1/√n) [J(x_1); …; J(x_n)] ),   J(x) = ∂f(x)/∂x ∈ ℝ^{d_out × d_in}.
+
+    For a linear map f(x) = W x every J(x_n) = W, and the stacked matrix (1/√n)[W; …; W] has
+    exactly the singular values of W, so S reduces to the spectrum of the end-to-end matrix for
+    linear and deep linear networks; for nonlinear models it measures how many input directions
+    the function uses on the data. ``apply(params, X)`` maps the rows of X to outputs of shape
+    (n,) or (n, d_out).
+    """
+    def single(x):
+        return jnp.atleast_1d(apply(params, x[None, :])[0])
+
+    J = jax.vmap(jax.jacrev(single))(X)  # (n, d_out, d_in)
+    n, d_out, d_in = J.shape
+    return jnp.linalg.svd(J.reshape(n * d_out, d_in) / jnp.sqrt(n), compute_uv=False)
