@@ -474,12 +474,25 @@ def _check_consistency(cfg: dict) -> None:
     penalty = cfg["penalty"]
     if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
         raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
+    if "model" in cfg and penalty["kind"] in SINGULAR_AT_ZERO and _starts_at_zero(cfg["model"]):
+        if not (penalty["kind"] == "schatten" and (penalty["p"] >= 1 or penalty["eps"] > 0)):
+            raise ConfigError("penalty.kind", f"{penalty['kind']!r} has no gradient at W = 0, where this "
+                              "model starts (give the model an init_scale > 0 or use another form)")
     if "baseline" in cfg:
         _check_baseline(cfg)
     if "model" in cfg:
         _check_model_fits(cfg, end_to_end_shape(problem))
     if "trainer" in cfg:
         _check_trainer(cfg)
+
+
+SINGULAR_AT_ZERO = ("normalized_nuclear", "effective_rank", "schatten")
+
+
+def _starts_at_zero(model: Mapping[str, Any]) -> bool:
+    """Models whose end-to-end object is exactly 0 at init (linear from 0; u^N − v^N from u = v)."""
+    return (model["kind"] == "linear" and model["init_scale"] == 0) or (
+        model["kind"] == "diagonal" and model["form"] == "difference")
 
 
 VECTOR_PROBLEMS = ("least_squares", "teacher_student", "dataset")
@@ -545,8 +558,19 @@ def n_observations(problem: Mapping[str, Any]) -> int:
             "ratings": lambda p: None}[problem["kind"]](problem)
 
 
+MAX_LOGGED_ROWS = 10**7
+
+
 def _check_trainer(cfg: dict) -> None:
     trainer, problem = cfg["trainer"], cfg["problem"]
+    if "t_max" in trainer:
+        log_dt = trainer["log_dt"] or trainer["t_max"] / 100
+        if log_dt > 0 and trainer["t_max"] / log_dt > MAX_LOGGED_ROWS:
+            raise ConfigError("trainer.log_dt", f"would log more than {MAX_LOGGED_ROWS:.0e} rows "
+                              f"(t_max / log_dt = {trainer['t_max'] / log_dt:.3g})")
+    elif trainer["steps"] / trainer["log_every"] > MAX_LOGGED_ROWS:
+        raise ConfigError("trainer.log_every", f"would log more than {MAX_LOGGED_ROWS:.0e} rows "
+                          f"(steps / log_every = {trainer['steps'] / trainer['log_every']:.3g})")
     m = n_observations(problem)
     if m is not None and trainer.get("batch_size", 0) > m:
         raise ConfigError("trainer.batch_size", f"must be <= the number of observations {m}, "
