@@ -478,6 +478,10 @@ def _check_consistency(cfg: dict) -> None:
         if not (penalty["kind"] == "schatten" and (penalty["p"] >= 1 or penalty["eps"] > 0)):
             raise ConfigError("penalty.kind", f"{penalty['kind']!r} has no gradient at W = 0, where this "
                               "model starts (give the model an init_scale > 0 or use another form)")
+    spectral = ("nuclear", "schatten", "normalized_nuclear", "effective_rank")
+    if cfg.get("trainer", {}).get("kind") == "modified_flow" and penalty["kind"] in spectral:
+        raise ConfigError("penalty.kind", f"modified_flow needs second derivatives, which {penalty['kind']!r} "
+                          "lacks where singular values coincide (not implemented); use l1/l2 or flow")
     if "baseline" in cfg:
         _check_baseline(cfg)
     if "model" in cfg:

@@ -1,13 +1,17 @@
-"""Spectral functions of a matrix that are differentiable where singular values coincide.
+"""Spectral functions of a matrix, differentiable where singular values coincide.
 
-JAX's SVD derivative divides by σ_i² − σ_j², which is infinite when singular
-values coincide (for example at an identity or a zero initialization). Every
-spectral quantity used here is a *symmetric* function F(σ) of the singular
-values, whose gradient is U diag(∂F/∂σ) Vᵀ (Lewis 1995, "The convex analysis
-of unitarily invariant matrix functions"). That only needs dσ_i = u_iᵀ dW v_i,
-which :func:`singular_values` provides through a custom JVP without any gap
-division. The JVP of an individual σ_i is ambiguous inside a degenerate
-cluster, but any symmetric F built from it has the correct derivative.
+Every spectral quantity used here is a *symmetric* function F(σ) of the singular values,
+whose gradient is U diag(∂F/∂σ) Vᵀ (Lewis 1995, "The convex analysis of unitarily invariant
+matrix functions"). That only needs dσ_i = u_iᵀ dW v_i, which :func:`singular_values`
+provides through a custom JVP that never touches the derivatives of U and V (those divide by
+σ_i² − σ_j² and are NaN at an identity init). The JVP of an individual σ_i is ambiguous inside
+a degenerate cluster, but any symmetric F built from it has the correct derivative. (In JAX
+0.10 the built-in singular-value derivative is finite too; the custom rule keeps us
+independent of that and avoids computing the singular-vector tangents.)
+
+Limitation: second derivatives (Hessian-vector products, as in ``modified_flow``) of these
+functions are NOT defined at coinciding singular values (the Lewis–Sendov divided differences
+are not implemented); the config rejects ``modified_flow`` with a spectral penalty.
 """
 
 from __future__ import annotations
