@@ -168,33 +168,94 @@ def q_alpha_potential(beta, alpha) -> float:
 
 
 def _diag_link(s: np.ndarray, log_scale: np.ndarray, power: int):
-    """β(s), dβ/ds and the dual potential Φ(s) (with Φ' = β) of the diagonal-network limit.
+    """β(s), dβ/ds and the dual potential Φ(s) − Φ(0) (Φ' = β) of the diagonal-network limit.
 
-    power 2: β = 2α² sinh s, Φ = 2α² cosh s, computed as exp(|s| + log α²) to avoid overflow.
+    power 2: β = 2α² sinh s, Φ − Φ(0) = 2α²(cosh s − 1), in overflow-safe forms.
     power N > 2: β = α^N h(s), h(s) = (1 − s)^{−N/(N−2)} − (1 + s)^{−N/(N−2)} on |s| < 1,
-    Φ = α^N (N−2)/2 [(1 − s)^{−2/(N−2)} + (1 + s)^{−2/(N−2)}].
-    Outside the domain (overflow, |s| >= 1) Φ = +inf.
+    Φ − Φ(0) = α^N (N−2)/2 [(1 − s)^{−2/(N−2)} + (1 + s)^{−2/(N−2)} − 2].
+    Outside the domain (overflow, |s| >= 1) Φ = +inf. Subtracting Φ(0) keeps the dual
+    objective free of a huge constant (α → ∞), so its decrease stays above rounding.
     """
     if power == 2:
-        big = np.abs(s) + log_scale + math.log(2.0)
-        with np.errstate(over="ignore"):
+        a_s = np.abs(s)
+        big = a_s + log_scale + math.log(2.0)
+        with np.errstate(over="ignore", under="ignore"):
             e = np.exp(np.minimum(big, 800.0))
-            small = np.exp(-2 * np.abs(s))
-            beta = np.sign(s) * e * (-np.expm1(-2 * np.abs(s))) / 2
+            small = np.exp(-2 * a_s)
+            beta = np.sign(s) * e * (-np.expm1(-2 * a_s)) / 2
             dbeta = e * (1 + small) / 2
-            phi = dbeta
-        bad = big > 700.0
-        return beta, dbeta, np.where(bad, np.inf, phi), bool(np.any(bad))
+            a = np.exp(np.minimum(log_scale, 700.0))
+            phi = np.where(a_s < 20, 4 * a * np.sinh(np.minimum(a_s, 20) / 2) ** 2, dbeta - 2 * a)
+        bad = np.any(big > 700.0) or np.any(log_scale > 700.0)
+        return beta, dbeta, np.where(big > 700.0, np.inf, phi), bool(bad)
     p = power / (power - 2)
     q = 2 / (power - 2)
-    bad = np.abs(s) >= 1.0
-    sc = np.where(bad, 0.0, s)
+    out = np.abs(s) >= 1.0
+    sc = np.where(out, 0.0, s)
     a = np.exp(log_scale)
-    lo, hi = 1 - sc, 1 + sc
-    beta = a * (lo ** (-p) - hi ** (-p))
-    dbeta = a * p * (lo ** (-p - 1) + hi ** (-p - 1))
-    phi = a * (power - 2) / 2 * (lo ** (-q) + hi ** (-q))
-    return beta, dbeta, np.where(bad, np.inf, phi), bool(np.any(bad))
+    log_lo, log_hi = np.log1p(-sc), np.log1p(sc)
+    # (1 − s)^{−p} − (1 + s)^{−p} as a difference of two expm1's of opposite signs: no cancellation
+    beta = a * (np.expm1(-p * log_lo) - np.expm1(-p * log_hi))
+    dbeta = a * p * (np.exp(-(p + 1) * log_lo) + np.exp(-(p + 1) * log_hi))
+    phi = a * (power - 2) / 2 * (np.expm1(-q * log_lo) + np.expm1(-q * log_hi))
+    bad = bool(np.any(out)) or not np.all(np.isfinite(phi))
+    return beta, dbeta, np.where(out, np.inf, phi), bad
+
+
+def _diag_newton(B, c, mu, log_scale, power, tol, ynorm, max_iter):
+    """Newton with backtracking on the dual Σ Φ(Bμ) − cᵀμ; returns (μ, β) or raises RuntimeError.
+
+    When s = Bμ sits so close to the barrier |s| = 1 (N > 2, tiny α) that β(s) cannot be
+    evaluated to the tolerance (relative precision ~ eps/(1 − |s|)), Newton stalls at a
+    gradient ≤ 1e-7·‖y‖; the last digits are then set by one linearized Newton step taken in
+    β-space, β ← β + D B (BᵀDB)⁻¹(c − Bᵀβ) with D = diag(dβ/ds), which makes Bᵀβ = c hold to
+    rounding.
+    """
+
+    def polish(mu, beta, dbeta):
+        # Δ = D B (BᵀDB)⁻¹ r computed stably as D^{1/2} (Bᵀ D^{1/2})⁺ r
+        root = np.sqrt(dbeta)
+        z = np.linalg.lstsq(B.T * root, c - B.T @ beta, rcond=None)[0]
+        return mu, beta + root * z
+
+    def dual(mu):
+        beta, dbeta, phi, bad = _diag_link(B @ mu, log_scale, power)
+        return (float(np.sum(phi) - c @ mu) if not bad else np.inf), beta, dbeta
+
+    F, beta, dbeta = dual(mu)
+    if not np.isfinite(F):
+        mu = np.zeros_like(mu)
+        F, beta, dbeta = dual(mu)
+    for _ in range(max_iter):
+        grad = B.T @ beta - c
+        gnorm = float(np.linalg.norm(grad))
+        if gnorm <= tol * ynorm:
+            return mu, beta
+        H = (B.T * dbeta) @ B
+        try:
+            step = -np.linalg.solve(H, grad)
+        except np.linalg.LinAlgError:
+            step = -np.linalg.lstsq(H, grad, rcond=None)[0]
+        decrement = float(-grad @ step)
+        t = 1.0
+        while True:
+            F_new, beta_new, dbeta_new = dual(mu + t * step)
+            if F_new <= F - 0.25 * t * decrement:
+                break
+            # Near the optimum F's decrease falls below its rounding error: accept a step
+            # that does not increase F beyond rounding and halves the gradient instead.
+            if np.isfinite(F_new) and F_new <= F + 1e-13 * (1 + abs(F)) and \
+                    np.linalg.norm(B.T @ beta_new - c) <= 0.5 * gnorm:
+                break
+            t *= 0.5
+            if t < 1e-20:
+                if gnorm <= 1e-7 * ynorm:
+                    return polish(mu, beta, dbeta)
+                raise RuntimeError("diagonal_limit: line search failed")
+        mu, F, beta, dbeta = mu + t * step, F_new, beta_new, dbeta_new
+    if float(np.linalg.norm(B.T @ beta - c)) <= 1e-7 * ynorm:
+        return polish(mu, beta, dbeta)
+    raise RuntimeError(f"diagonal_limit did not converge in {max_iter} Newton steps")
 
 
 def diagonal_limit(X, y, alpha, power: int = 2, tol: float = 1e-12, max_iter: int = 500,
@@ -221,7 +282,12 @@ def diagonal_limit(X, y, alpha, power: int = 2, tol: float = 1e-12, max_iter: in
     Xβ(ν) − y) by Newton's method with Armijo backtracking (and domain checks), warm
     started so that β(ν₀) ≈ the minimum-norm interpolant. ν is restricted to range(X)
     (rank-deficient X is fine if y ∈ range X). Converges quadratically; stops when
-    ‖Xβ − y‖ ≤ tol·max(1, ‖y‖). Raises ``RuntimeError`` if not converged.
+    ‖Xβ − y‖ ≤ tol·max(1, ‖y‖). If the direct solve fails (extreme α, mostly N > 2 where
+    s approaches the barrier |s| = 1), it is repeated by continuation in α from the
+    scale α^N ≈ max|β_LN| in steps of 2. Raises ``RuntimeError`` if not converged. Tested
+    range: N = 2 for α from 1e-12 to 1e3; N = 3 for α ≥ 1e-6, N = 4 for α ≥ 1e-4,
+    N = 6 for α ≥ 1e-2 (deeper and smaller is the barrier-hugging regime, which gradient
+    descent itself would need ~α^{−(N−2)} time to reach).
     """
     X, y = _f64(X), _f64(y)
     if power < 2:
@@ -230,7 +296,6 @@ def diagonal_limit(X, y, alpha, power: int = 2, tol: float = 1e-12, max_iter: in
     alpha = np.broadcast_to(_f64(alpha), (d,)).copy()
     if np.any(alpha <= 0):
         raise ValueError("alpha must be > 0")
-    log_scale = power * np.log(alpha)
     # Work in an orthonormal basis of range(X): X = U1 S1 V1ᵀ, ν = U1 μ, s = V1 S1 μ = B μ.
     U, sv, Vt = np.linalg.svd(X, full_matrices=False)
     keep = sv > _default_rcond(X.shape) * sv[0]
@@ -238,54 +303,34 @@ def diagonal_limit(X, y, alpha, power: int = 2, tol: float = 1e-12, max_iter: in
     c = U[:, keep].T @ y                 # the constraint in reduced form: Bᵀβ = c
     if np.linalg.norm(y - U[:, keep] @ c) > 1e-8 * max(1.0, np.linalg.norm(y)):
         raise ValueError("y is not in the range of X: no interpolating solution")
-    # Warm start: s₀ = projection onto range(B) of the link inverse at β_LN.
-    beta_ln = min_norm(X, y)
-    if power == 2:
-        s_target = np.arcsinh(beta_ln / (2 * alpha**2))
-    else:
-        s_target = np.clip(beta_ln / (alpha**power * 2 * power / (power - 2)), -0.5, 0.5)
-    mu = np.linalg.lstsq(B, s_target, rcond=None)[0]
-    if power > 2 and np.max(np.abs(B @ mu)) >= 0.99:
-        mu *= 0.5 / np.max(np.abs(B @ mu))
-
-    def dual(mu):
-        beta, dbeta, phi, bad = _diag_link(B @ mu, log_scale, power)
-        return float(np.sum(phi) - c @ mu) if not bad else np.inf, beta, dbeta
-
-    F, beta, dbeta = dual(mu)
-    if not np.isfinite(F):
-        mu = np.zeros_like(mu)
-        F, beta, dbeta = dual(mu)
     ynorm = max(1.0, float(np.linalg.norm(y)))
-    for it in range(max_iter):
-        grad = B.T @ beta - c
-        if np.linalg.norm(grad) <= tol * ynorm:
-            break
-        H = (B.T * dbeta) @ B
-        try:
-            step = -np.linalg.solve(H, grad)
-        except np.linalg.LinAlgError:
-            step = -np.linalg.lstsq(H, grad, rcond=None)[0]
-        decrement = float(-grad @ step)
-        gnorm = float(np.linalg.norm(grad))
-        t = 1.0
-        while True:
-            F_new, beta_new, dbeta_new = dual(mu + t * step)
-            if F_new <= F - 0.25 * t * decrement:
-                break
-            # Near the optimum F's decrease falls below its rounding error: accept a step
-            # that does not increase F beyond rounding and reduces the gradient instead.
-            if np.isfinite(F_new) and F_new <= F + 1e-13 * (1 + abs(F)) and \
-                    np.linalg.norm(B.T @ beta_new - c) <= 0.5 * gnorm:
-                break
-            t *= 0.5
-            if t < 1e-30:
-                raise RuntimeError("diagonal_limit: line search failed")
-        mu, F, beta, dbeta = mu + t * step, F_new, beta_new, dbeta_new
-    else:
-        raise RuntimeError(f"diagonal_limit did not converge in {max_iter} Newton steps")
-    # One last exact re-fit of the (at most rank-many) active constraint directions is not
-    # needed: Newton's quadratic convergence already puts ‖Xβ − y‖ at rounding level.
+    beta_ln = min_norm(X, y)
+
+    def warm_start(alpha):
+        """μ₀ with s₀ = projection onto range(B) of the link inverse at β_LN."""
+        if power == 2:
+            s_target = np.arcsinh(beta_ln / (2 * alpha**2))
+        else:
+            s_target = np.clip(beta_ln / (alpha**power * 2 * power / (power - 2)), -0.5, 0.5)
+        mu = np.linalg.lstsq(B, s_target, rcond=None)[0]
+        if power > 2 and np.max(np.abs(B @ mu)) >= 0.99:
+            mu *= 0.5 / np.max(np.abs(B @ mu))
+        return mu
+
+    def solve(alpha, mu0):
+        return _diag_newton(B, c, mu0, power * np.log(alpha), power, tol, ynorm, max_iter)
+
+    try:
+        mu, beta = solve(alpha, warm_start(alpha))
+    except RuntimeError:
+        # continuation: from the scale where α^N ~ |β| (between the regimes) to the target
+        ref = max(float(np.max(np.abs(beta_ln))), 1e-300) ** (1.0 / power)
+        typical = float(np.exp(np.mean(np.log(alpha))))
+        n_steps = max(1, int(np.ceil(abs(np.log2(ref / typical)))))
+        scales = (ref / typical) ** (1 - np.arange(n_steps + 1) / n_steps)
+        mu = warm_start(alpha * scales[0])
+        for scale in scales:
+            mu, beta = solve(alpha * scale, mu)
     if return_dual:
         return beta, U[:, keep] @ mu
     return beta
@@ -417,7 +462,9 @@ def _nuclear_first_order(op: _Operator, psd: bool, tol: float, max_iter: int, rh
     rescaled so that the dual estimate ρ(x − W) is kept. The fixed-point map x ↦ T(x) is
     then accelerated with type-II Anderson acceleration (memory ``anderson``) with a
     residual-decrease safeguard (as in SCS 3, O'Donoghue 2021; Zhang, O'Donoghue & Boyd
-    2020). Stops when ‖Z − W‖ ≤ tol·‖Z‖ and ‖Z − Z_prev‖ ≤ tol·‖Z‖.
+    2020). Stops when ‖Z − W‖ ≤ tol·‖Z‖ and ‖Z − Z_prev‖ ≤ tol·‖Z‖; the distance to the
+    exact minimizer is then typically ~10·tol (relative). Default ρ₀ = √min(n1, n2)/‖y‖
+    (a scale-free choice: W ∝ y and the dual is O(1)).
     """
     shape = op.shape
     ynorm = max(float(np.linalg.norm(op.y)), 1e-300)
@@ -498,18 +545,18 @@ def _nuclear_first_order(op: _Operator, psd: bool, tol: float, max_iter: int, rh
     W_out, _ = op.project(Z)
     if psd:
         W_out = (W_out + W_out.T) / 2
-    # Dual certificate: Λ = ρ(x − Π(x)) = 𝒜*(μ) is supported on the measurements; scaled to
-    # spectral norm ≤ 1 (psd: λ_max... see below) it gives the lower bound ⟨y, μ⟩.
-    Wx, mult = op.project(x)
-    mu = rho * mult  # Λ = ρ(x − Wx) = 𝒜*(ρ·mult)
-    Lam = op.adjoint(mu)
+    # Dual certificate. The prox step gives ρ(W − x) ∈ ∂g(W) at a fixed point, and
+    # x − Π(x) = 𝒜*(mult), so ν = −ρ·mult is the dual iterate. Dual problems:
+    #   nuclear: max ⟨y, ν⟩ s.t. ‖𝒜*ν‖₂ ≤ 1;   psd: max ⟨y, ν⟩ s.t. I − sym(𝒜*ν) ⪰ 0.
+    # Dividing ν by max(1, violation) makes it feasible, so ⟨y, ν⟩/max(1, ·) is a lower bound.
+    _, mult = op.project(x)
+    nu = -rho * mult
+    A_nu = op.adjoint(nu)
     if psd:
-        # dual of min tr W s.t. 𝒜W = y, W ⪰ 0: max ⟨y, ν⟩ s.t. I − 𝒜*ν ⪰ 0 with ν = −μ here.
-        top = float(np.linalg.eigvalsh(-(Lam + Lam.T) / 2)[-1])
-        dual_value = float(-op.y @ mu) / max(top, 1.0)
+        violation = float(np.linalg.eigvalsh((A_nu + A_nu.T) / 2)[-1])
     else:
-        top = float(np.linalg.norm(Lam, 2))
-        dual_value = float(-op.y @ mu) / max(top, 1.0)
+        violation = float(np.linalg.norm(A_nu, 2))
+    dual_value = float(op.y @ nu) / max(violation, 1.0)
     info = dict(iterations=it, rank=rank, converged=converged, dual_value=dual_value,
                 extra={"rho": rho, "anderson_steps": n_aa})
     return W_out, info

@@ -18,11 +18,13 @@ Hessian H = XᵀX/n with eigenvalues h_j = σ_j²/n (σ_j the singular values of
 - stochastic SAM on diagonal linear networks (seed 004): :func:`sam_expected_loss`,
   :func:`sam_critical_points`, :func:`sam_balance`;
 - modified losses of Smith, Dherin, Barrett & De (2021) (seed 002):
-  :func:`modified_loss_gd`, :func:`modified_loss_rr`.
+  :func:`modified_loss_gd`, :func:`modified_loss_rr` (and, from a gradient function,
+  :func:`modified_gradient_gd`, :func:`modified_gradient_rr`).
 """
 
 from __future__ import annotations
 
+import operator
 from itertools import combinations
 from typing import Callable, Iterable
 
@@ -32,7 +34,8 @@ __all__ = [
     "arora_end_to_end_rhs", "arora_singular_value_rhs", "saxe_mode", "saxe_time", "hessian_eigenvalues",
     "gd_filter", "flow_filter", "ridge_filter", "early_stopping_lambda", "spectral_filters", "gd_iterate",
     "gd_limit", "dropout_solution", "dropout_expected_loss", "sam_expected_loss", "sam_critical_points",
-    "sam_all_critical_points", "sam_balance", "modified_loss_gd", "modified_loss_rr",
+    "sam_all_critical_points", "sam_balance", "modified_loss_gd", "modified_loss_rr", "modified_gradient_gd",
+    "modified_gradient_rr",
 ]
 
 
@@ -108,7 +111,7 @@ def saxe_mode(t, s, a0):
     a_α = u_αᵀ W v_α evolves independently. Our t is flow time (lr × step); Saxe's τ is 1/lr.
 
     Needs s·a0 > 0 (the sign of a mode is conserved; s, a0 < 0 is the mirror image); s = 0
-    gives a0/(1 + 2a0 t). Evaluated as s / (1 + (s/a0 − 1) e^{−2|s|t})·… in an overflow-safe form.
+    gives a0/(1 + 2a0 t). Evaluated in the overflow-safe form s / (1 + (s/a0 − 1) e^{−2st}).
     """
     t, s, a0 = np.broadcast_arrays(_f64(t), _f64(s), _f64(a0))
     if np.any(s * a0 < 0) or np.any(a0 == 0):
@@ -341,5 +344,40 @@ def modified_loss_rr(batch_loss: Callable, n_batches: int, lr: float) -> Callabl
         losses = [batch_loss(params, k) for k in range(n_batches)]
         penalty = sum(_sq_norm(grad(params, k)) for k in range(n_batches))
         return sum(losses) / n_batches + lr / (4 * n_batches) * penalty
+
+    return modified
+
+
+def _hvp(grad_fn: Callable, params, vector):
+    import jax
+
+    return jax.jvp(grad_fn, (params,), (vector,))[1]
+
+
+def modified_gradient_gd(grad_fn: Callable, lr: float) -> Callable:
+    """∇C̃ = ∇C + (lr/2) ∇²C ∇C from a gradient function θ ↦ ∇C(θ) (a pytree map), by one
+    Hessian-vector product (``jax.jvp``); the gradient of :func:`modified_loss_gd`."""
+    import jax
+
+    def modified(params):
+        g = grad_fn(params)
+        return jax.tree_util.tree_map(lambda a, b: a + lr / 2 * b, g, _hvp(grad_fn, params, g))
+
+    return modified
+
+
+def modified_gradient_rr(batch_grad: Callable, n_batches: int, lr: float) -> Callable:
+    """∇C̃_SGD = (1/m) Σ_k [∇Ĉ_k + (lr/2) ∇²Ĉ_k ∇Ĉ_k] from ``batch_grad(θ, k)`` = ∇Ĉ_k(θ);
+    the gradient of :func:`modified_loss_rr`."""
+    import jax
+
+    def modified(params):
+        total = None
+        for k in range(n_batches):
+            grad_k = lambda p, k=k: batch_grad(p, k)  # noqa: E731
+            g = grad_k(params)
+            term = jax.tree_util.tree_map(lambda a, b: (a + lr / 2 * b) / n_batches, g, _hvp(grad_k, params, g))
+            total = term if total is None else jax.tree_util.tree_map(operator.add, total, term)
+        return total
 
     return modified

@@ -50,7 +50,9 @@ def flow_vector_field(objective: Objective, modified: bool, lr: jax.Array) -> Ca
 @eqx.filter_jit
 def flow_interval(objective: Objective, modified: bool, solver: str, y0: Params, t0: jax.Array, t1: jax.Array,
                   lr: jax.Array, stop_loss: jax.Array, rtol: jax.Array, atol: jax.Array, max_steps: int):
-    """Integrate from t0 to t1 (or to the stop_loss event). Returns (y, t_end, stopped, ok, n_steps)."""
+    """Integrate from t0 to t1 (or to the stop_loss event).
+
+    Returns (y, t_end, stopped, ok, out_of_steps, n_steps)."""
     term = diffrax.ODETerm(flow_vector_field(objective, modified, lr))
     event = diffrax.Event(lambda t, y, args, **kwargs: objective.data_loss(y) <= stop_loss)
     sol = diffrax.diffeqsolve(term, _SOLVERS[solver](), t0, t1, dt0=None, y0=y0,
@@ -59,7 +61,8 @@ def flow_interval(objective: Objective, modified: bool, solver: str, y0: Params,
     y = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
     stopped = sol.result == diffrax.RESULTS.event_occurred
     ok = (sol.result == diffrax.RESULTS.successful) | stopped
-    return y, sol.ts[-1], stopped, ok, sol.stats["num_steps"]
+    out_of_steps = sol.result == diffrax.RESULTS.max_steps_reached
+    return y, sol.ts[-1], stopped, ok, out_of_steps, sol.stats["num_steps"]
 
 
 def train_flow(objective: Objective, params0: Params, trainer_cfg: Mapping[str, Any], *, key: jax.Array = None,
@@ -81,13 +84,16 @@ def train_flow(objective: Objective, params0: Params, trainer_cfg: Mapping[str, 
         status, n_intervals = "converged", 0
     for i in range(n_intervals):
         t1 = min(t_max, (i + 1) * log_dt)
-        y, t_end, stopped, ok, steps = flow_interval(
+        y, t_end, stopped, ok, out_of_steps, steps = flow_interval(
             objective, modified, trainer_cfg["solver"], y, as_array(t), as_array(t1),
             as_array(trainer_cfg.get("lr", 0.0)), as_array(trainer_cfg["stop_loss"]),
             as_array(trainer_cfg["rtol"]), as_array(trainer_cfg["atol"]), trainer_cfg["max_solver_steps"])
         n_steps += int(steps)
         t = float(t_end)
         row = logger.log(n_steps, t, y)
+        if bool(out_of_steps) and math.isfinite(row["objective"]):
+            status = "max_solver_steps"
+            break
         if not bool(ok) or not math.isfinite(row["objective"]):
             status = "diverged"
             break
