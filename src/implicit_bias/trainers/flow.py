@@ -26,6 +26,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .. import theory
 from ..models import Params
 from ..objective import Objective
 from .loop import Logger, Trajectory
@@ -34,15 +35,12 @@ _SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5}
 
 
 def flow_vector_field(objective: Objective, modified: bool, lr: jax.Array) -> Callable:
-    """θ ↦ −∇C(θ), or −∇C(θ) − (η/2) ∇²C(θ)∇C(θ) for the modified flow."""
+    """θ ↦ −∇C(θ), or −∇C̃(θ) = −∇C(θ) − (η/2) ∇²C(θ)∇C(θ) for the modified flow."""
     grad = jax.grad(objective)
+    gradient = theory.modified_gradient_gd(grad, lr) if modified else grad
 
     def field(t, y, args):
-        g = grad(y)
-        if modified:
-            _, hessian_g = jax.jvp(grad, (y,), (g,))
-            g = jax.tree_util.tree_map(lambda a, b: a + 0.5 * lr * b, g, hessian_g)
-        return jax.tree_util.tree_map(jnp.negative, g)
+        return jax.tree_util.tree_map(jnp.negative, gradient(y))
 
     return field
 

@@ -36,6 +36,8 @@ from .gradients import StepSpec, oracle, step_objective
 from .optimizers import OPTIMIZERS, hyperparameters
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+#: trainers whose modified loss (Smith et al. 2021) is logged as ``modified_loss``.
+MODIFIED_LOSS_KINDS = ("gd", "sgd", "euler_same_batch")
 STATUS_NAMES = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
 
 
@@ -175,9 +177,11 @@ def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[s
                   status_step=jnp.asarray(-1, jnp.int64))
     stop_loss_value = float(trainer_cfg["stop_loss"])
     stop_loss = jnp.asarray(stop_loss_value, dtype)
-    # euler_same_batch takes n_inner Euler steps of lr/n_inner: its modified loss uses that step
-    logger = Logger(objective, top_k, on_log, trainer_cfg.get("max_time", 0.0),
-                    lr=lr / trainer_cfg.get("n_inner", 1), batch_size=trainer_cfg.get("batch_size", 0))
+    # The Smith et al. modified loss is derived for plain (S)GD steps only; euler_same_batch takes
+    # n_inner Euler steps of lr/n_inner, so its modified loss uses that step.
+    modified_lr = lr / trainer_cfg.get("n_inner", 1) if spec.kind in MODIFIED_LOSS_KINDS else None
+    logger = Logger(objective, top_k, on_log, trainer_cfg.get("max_time", 0.0), lr=modified_lr,
+                    batch_size=trainer_cfg.get("batch_size", 0))
     first = logger.log(0, 0.0, params0)
     blowup = jnp.asarray(1e20 * (abs(first["objective"]) + 1.0) if np.isfinite(first["objective"]) else np.inf,
                          dtype)
