@@ -134,11 +134,12 @@ def run_baseline(cfg: Mapping[str, Any]) -> tuple[Trajectory, np.ndarray, np.nda
         if test is not None:
             row["test_loss"] = float(0.5 * np.mean((test - np.asarray(problem.y_test)) ** 2))
         rows = [{"step": 0, "t": cfg["baseline"]["time"], **row}]
-    elif path:
+    elif path:  # a ridge path: one row per λ of the path; the summary's final row is `lambda`
         rows = [{"step": 0, "t": 0.0, "lambda": lam, **solution_metrics(problem, sol, top_k, cfg["dtype"])}
                 for lam, sol in path]
-        rows.append({"step": 0, "t": 0.0, "lambda": cfg["baseline"]["lambda"],
-                     **solution_metrics(problem, W, top_k, cfg["dtype"])})
+        if cfg["baseline"]["path"] is not None:
+            rows.append({"step": 0, "t": 0.0, "lambda": cfg["baseline"]["lambda"],
+                         **solution_metrics(problem, W, top_k, cfg["dtype"])})
     else:
         rows = [{"step": 0, "t": 0.0, **solution_metrics(problem, W, top_k, cfg["dtype"])}]
     trajectory = Trajectory(rows=rows, params={"W": jnp.asarray(W)}, status="converged", steps=0, time=0.0,

@@ -2,8 +2,8 @@
 
     implicit-bias run [CONFIG.toml] [--set KEY=VALUE ...] [--out DIR] [--force] [--quiet]
 
-Exit statuses: 0 finished (converged or max_steps), 2 bad input, 3 diverged,
-130 interrupted. The last line printed on stdout is the run directory.
+Exit statuses: 0 finished (converged, max_steps, early_stopped, max_time,
+max_solver_steps), 2 bad input, 3 diverged, 130 interrupted. The last line printed on stdout is the run directory.
 """
 
 from __future__ import annotations
@@ -70,7 +70,13 @@ def _progress(cfg: dict, quiet: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=cfg["trainer"]["steps"], unit="step", dynamic_ncols=True, file=sys.stderr,
+    trainer = cfg.get("trainer")
+    if trainer is None:  # baselines are solved in one go
+        return None
+    if "t_max" in trainer:  # flows: the bar counts flow time
+        return tqdm(total=trainer["t_max"], unit="t", dynamic_ncols=True, file=sys.stderr, desc=cfg["name"],
+                    bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]{postfix}")
+    return tqdm(total=trainer["steps"], unit="step", dynamic_ncols=True, file=sys.stderr,
                 desc=cfg["name"], smoothing=0.1)
 
 
@@ -99,9 +105,11 @@ def _cmd_run(args) -> int:
     _check_out(args.out)
     bar = _progress(cfg, args.quiet)
 
+    progress_key = "t" if "t_max" in cfg.get("trainer", {}) else "step"
+
     def on_log(row):
         if bar is not None:
-            bar.update(row["step"] - bar.n)
+            bar.update(row[progress_key] - bar.n)
             bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
 
     with _Interrupt() as interrupt:

@@ -218,7 +218,7 @@ TRAINERS: dict[str, dict[str, Key]] = {
              "eps": _float(1e-8, "ε added to √v̂.", minimum=0.0)},
     "rmsprop": {**_DISCRETE, **_BATCHED, "lr": _float(1e-3, "Learning rate.", minimum=0.0, exclusive=True),
                 "decay": _float(0.9, "Decay of the running mean of squared gradients.", minimum=0.0, maximum=1.0),
-                "eps": _float(1e-8, "ε added to the root mean square.", minimum=0.0)},
+                "eps": _float(1e-8, "ε inside the square root, √(v + ε) (optax's rmsprop).", minimum=0.0)},
     "group_rmsprop": {**_DISCRETE, **_BATCHED, "lr": _float(1e-2, "Learning rate.", minimum=0.0, exclusive=True),
                       "decay": _float(0.99, "Decay of the ONE running mean of ‖g‖² (Arora et al. 2019 code).",
                                       minimum=0.0, maximum=1.0),

@@ -101,6 +101,8 @@ def summarize(trajectory: Trajectory, final_metrics: Mapping[str, Any]) -> dict:
     }
     if trajectory.status_step is not None:
         summary[f"{trajectory.status}_step"] = trajectory.status_step
+    if trajectory.extra:
+        summary["solver"] = dict(trajectory.extra)
     return summary
 
 

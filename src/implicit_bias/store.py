@@ -19,7 +19,16 @@ import numpy as np
 import pandas as pd
 
 CONFIG, METRICS, SUMMARY, FINAL, PROBLEM = "config.json", "metrics.parquet", "summary.json", "final.npz", "problem.npz"
-FINISHED_STATUSES = ("converged", "max_steps", "diverged")
+FINISHED_STATUSES = ("converged", "max_steps", "diverged", "early_stopped", "max_time", "max_solver_steps")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -27,6 +36,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

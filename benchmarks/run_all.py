@@ -1,0 +1,245 @@
+"""Run every benchmark and write benchmarks/results/latest.json and benchmarks/RESULTS.md.
+
+    python benchmarks/run_all.py [--quick] [--only NAME ...]      (``make bench`` runs it)
+
+Each benchmark module in :data:`BENCHMARKS` runs in a fresh interpreter (so it
+can pin its threads before jax or numpy is imported) and hands back its result
+dict as JSON. Every result carries ``ratios``: a name → {values, min, median,
+max} table of side-by-side ratios measured in that one process; absolute
+steps/s depend on the machine and its load, the ratios much less.
+
+Both output files are written atomically (temporary file in the same
+directory, then ``os.replace``), so a reader never sees half a file.
+
+Exit status: 0 when every benchmark ran, passed its correctness check and
+kept its rule (e.g. "ours must not be slower than numpy"); 1 otherwise (the
+files are written either way, with the failure recorded in them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata as md
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = HERE / "results"
+LATEST_JSON = RESULTS_DIR / "latest.json"
+RESULTS_MD = HERE / "RESULTS.md"
+
+#: benchmark module (file name without .py) -> command-line arguments for a full run and for --quick.
+BENCHMARKS: dict[str, dict[str, list[str]]] = {
+    "gd_steps": {"full": ["--repeats", "9", "--chunk", "1000", "--profile"],
+                 "quick": ["--repeats", "3", "--chunk", "1000"]},
+}
+
+
+# --------------------------------------------------------------------------- machine
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str:
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _blas() -> str:
+    code = ("import numpy, json; c = numpy.show_config(mode='dicts')['Build Dependencies']['blas'];"
+            "print(c.get('openblas configuration') or c.get('name'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    return out.stdout.strip() or "unknown"
+
+
+def machine_info() -> dict:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "cores_available_to_process": affinity,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {p: _version(p) for p in ("implicit-bias", "jax", "jaxlib", "optax", "equinox", "numpy")},
+        "numpy_blas": _blas(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+    }
+
+
+# --------------------------------------------------------------------------- running
+
+def run_benchmark(name: str, args: list[str]) -> dict:
+    """Run ``benchmarks/<name>.py`` in a fresh interpreter and return its result dict."""
+    fd, json_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".json.tmp", dir=RESULTS_DIR)
+    os.close(fd)
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *args, "--json-out", json_path],
+                              capture_output=True, text=True)
+        sys.stderr.write(proc.stderr)
+        sys.stdout.write(proc.stdout)
+        try:
+            result = json.loads(Path(json_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            result = {"name": name, "error": f"exit status {proc.returncode}, no result", "stderr_tail":
+                      proc.stderr[-2000:]}
+    finally:
+        Path(json_path).unlink(missing_ok=True)
+    result["exit_status"] = proc.returncode
+    result["seconds"] = time.perf_counter() - started
+    result["ok"] = bool(proc.returncode == 0 and "error" not in result
+                        and result.get("check", {}).get("passed", True) and result.get("rule_passed", True))
+    return result
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- report
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `{report['command']}` on {report['date_utc']} "
+        f"({'quick' if report['quick'] else 'full'} run, {report['seconds']:.0f} s). "
+        "Do not edit by hand; `make bench` rewrites it.",
+        "",
+        "Every number below is a ratio of two loops timed side by side in ONE process, one thread each, "
+        "alternating which goes first; each repeat gives one ratio, and the table shows min / median / max "
+        "over the repeats. Other processes on the machine shift absolute speeds, much less the ratios.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu_model']}, {m['logical_cores']} logical cores "
+        f"({m['cores_available_to_process']} available to the process)",
+        f"- load average at start: {', '.join(f'{x:.2f}' for x in m['load_average_at_start'] or [])}",
+        f"- {m['platform']}, Python {m['python']}",
+        "- " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        f"- NumPy BLAS: {m['numpy_blas']}",
+        f"- git commit: {m['git_commit']}{' (with uncommitted changes)' if m['git_dirty'] else ''}",
+        "",
+        "## Ratios",
+        "",
+        "| benchmark | ratio | min | median | max | repeats | check | rule |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for res in report["benchmarks"]:
+        if "error" in res:
+            lines.append(f"| {res['name']} | ERROR: {res['error']} | | | | | | |")
+            continue
+        check = res.get("check", {})
+        check_text = (f"{'ok' if check.get('passed') else 'FAILED'} ({check.get('max_rel_diff', float('nan')):.1e})"
+                      if check else "")
+        rule_text = "kept" if res.get("rule_passed", True) else "**VIOLATED**"
+        for ratio_name, r in res["ratios"].items():
+            lines.append(f"| {res['name']} | {ratio_name} | {r['min']:.3f} | **{r['median']:.3f}** | {r['max']:.3f} "
+                         f"| {len(r['values'])} | {check_text} | {rule_text} |")
+    for res in report["benchmarks"]:
+        if "error" in res:
+            continue
+        lines += ["", f"## {res['name']}", "", res.get("description", ""), ""]
+        if "rule" in res:
+            lines.append(f"Rule: {res['rule']} — {'kept' if res['rule_passed'] else '**VIOLATED**'}.")
+            lines.append("")
+        for side in ("ours", "numpy"):
+            if side in res:
+                s = res[side]["steps_per_s"]
+                c = res[side].get("steps_per_cpu_s")
+                lines.append(f"- {side}: median {s['median']:.0f} steps/s (min {s['min']:.0f}, max {s['max']:.0f})"
+                             + (f", {c['median']:.0f} steps per CPU second" if c else "")
+                             + f", cpu/wall {res[side]['cpu_over_wall']:.2f}")
+        if "check" in res:
+            c = res["check"]
+            lines.append(f"- same iterates after {c['steps']} steps: max relative difference {c['max_rel_diff']:.1e} "
+                         f"(tolerance {c['tol']:.0e}); after one chunk of {res['chunk_len']} steps: "
+                         f"{c['max_rel_diff_after_chunk']:.1e}")
+        if "compile_seconds" in res:
+            lines.append(f"- compilation + first chunk: {res['compile_seconds']:.2f} s (not in the ratio)")
+        if "profile" in res:
+            prof = res["profile"]
+            numpy_us = prof["us_per_step"]["numpy"]
+            lines += ["", f"Where the time goes (`--profile`): µs of CPU time per step, median of {prof['repeats']}, "
+                      "timed in turn within each repeat:", "", "| loop | µs/step | speed vs numpy |", "|---|---|---|"]
+            lines += [f"| {name} | {us:.0f} | {numpy_us / us:.2f} |" for name, us in prof["us_per_step"].items()]
+            lines += ["", "Single 100×100 float64 products, µs of CPU time each:", "", "| product | XLA | NumPy |",
+                      "|---|---|---|"]
+            lines += [f"| {name} | {d['xla']:.1f} | {d['numpy']:.1f} |" for name, d in prof["dot_us"].items()]
+            lines += ["", f"The profile's loops give the same iterates as NumPy after {prof['check_steps']} steps "
+                      "(max relative difference " + ", ".join(f"{k}: {v:.1e}" for k, v in prof["check_rel_diff"].items())
+                      + ")."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run every benchmark; write results/latest.json and RESULTS.md.")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    args = parser.parse_args(argv)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    machine = machine_info()
+    results = []
+    for name in args.only or BENCHMARKS:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        results.append(run_benchmark(name, BENCHMARKS[name]["quick" if args.quick else "full"]))
+    report = {
+        "command": "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
+                   + (f" --only {' '.join(args.only)}" if args.only else ""),
+        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "quick": args.quick,
+        "seconds": time.perf_counter() - started,
+        "machine": machine,
+        "benchmarks": results,
+    }
+    write_atomic(LATEST_JSON, json.dumps(report, indent=2, default=str) + "\n")
+    write_atomic(RESULTS_MD, markdown(report))
+    print(f"wrote {LATEST_JSON.relative_to(HERE.parent)} and {RESULTS_MD.relative_to(HERE.parent)}", file=sys.stderr)
+    failed = [r["name"] for r in results if not r["ok"]]
+    if failed:
+        print(f"benchmarks that failed their check or rule: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
