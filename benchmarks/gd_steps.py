@@ -238,26 +238,6 @@ def _scan_loop(step, chunk: int):
     return run_chunk
 
 
-@jax.custom_vjp
-def _matmul_materialized(a, b):
-    """a @ b whose VJP materializes the transposes, so XLA:CPU never sees a dot that contracts
-    the lhs's first dimension (see ``profile``)."""
-    return a @ b
-
-
-def _matmul_fwd(a, b):
-    return a @ b, (a, b)
-
-
-def _matmul_bwd(res, g):
-    a, b = res
-    barrier = jax.lax.optimization_barrier
-    return g @ barrier(b.T), barrier(a.T) @ g
-
-
-_matmul_materialized.defvjp(_matmul_fwd, _matmul_bwd)
-
-
 def _repeat(fn, n: int) -> None:
     for _ in range(n):
         fn()
@@ -282,10 +262,10 @@ def profile(repeats: int = 7, chunk: int = 1000, check_steps: int = 10) -> dict:
 
     - ``engine``: ``train_chunk`` (stop/divergence checks, per-step keys, optax chain);
     - ``jax.grad``: the same GD as a bare ``lax.scan`` of θ − lr ∇C(θ) on the engine's own
-      objective (no checks): engine − this = the loop's bookkeeping;
-    - ``jax.grad, materialized transposes``: the same, with W3 W2 W1 built from a matmul whose
-      VJP materializes Bᵀ and Aᵀ before the backward dots: jax.grad − this = the cost of the
-      transposed-operand dots that autodiff produces;
+      objective (no checks; its W3 W2 W1 uses ``models.matmul``, whose VJP materializes the
+      transposes before the backward dots): engine − this = the loop's bookkeeping;
+    - ``jax.grad, plain @``: the same with W3 @ (W2 @ W1), where autodiff's backward dots take a
+      transposed operand: this − jax.grad = what materializing the transposes saves;
     - ``numpy``: the hand-written loop;
 
     and of single 100x100 float64 products, XLA (in a scan) against NumPy, for each operand layout.
@@ -301,15 +281,15 @@ def profile(repeats: int = 7, chunk: int = 1000, check_steps: int = 10) -> dict:
         grads = jax.grad(objective)(params)
         return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
 
-    def materialized_loss(params):
-        W = _matmul_materialized(params["W3"], _matmul_materialized(params["W2"], params["W1"]))
+    def plain_matmul_loss(params):
+        W = params["W3"] @ (params["W2"] @ params["W1"])
         return problem.residual_loss(problem.measure(W))
 
-    def materialized_step(params):
-        grads = jax.grad(materialized_loss)(params)
+    def plain_matmul_step(params):
+        grads = jax.grad(plain_matmul_loss)(params)
         return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
 
-    loops = {"jax.grad": plain_step, "jax.grad, materialized transposes": materialized_step}
+    loops = {"jax.grad": plain_step, "jax.grad, plain @": plain_matmul_step}
     reference = numpy_gd.run(check_steps)
     checks = {}
     for name, step in loops.items():

@@ -39,6 +39,7 @@ RESULTS_MD = HERE / "RESULTS.md"
 BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "gd_steps": {"full": ["--repeats", "9", "--chunk", "1000", "--profile"],
                  "quick": ["--repeats", "3", "--chunk", "1000"]},
+    "nuclear_norm": {"full": ["--repeats", "5"], "quick": ["--repeats", "1"]},
 }
 
 

@@ -98,11 +98,9 @@ def train_flow(objective: Objective, params0: Params, trainer_cfg: Mapping[str, 
         if bool(stopped):
             status = "converged"
             break
-        if logger.out_of_time():
-            status = "max_time"
-            break
-        if should_stop is not None and should_stop():
-            status = "interrupted"
+        stop = logger.external_stop(should_stop)
+        if stop is not None:
+            status = stop
             break
     return Trajectory(rows=logger.rows, params=y, status=status, steps=n_steps, time=t,
                       wall_seconds=0.0, extra={"solver_steps": n_steps})

@@ -143,8 +143,13 @@ class Logger:
             self.on_log(row)
         return row
 
-    def out_of_time(self) -> bool:
-        return self.max_time > 0 and time.perf_counter() - self.start >= self.max_time
+    def external_stop(self, should_stop: Callable[[], bool] | None) -> str | None:
+        """``max_time`` once the wall-clock limit is reached, ``interrupted`` on request (SIGINT), else None."""
+        if self.max_time > 0 and time.perf_counter() - self.start >= self.max_time:
+            return "max_time"
+        if should_stop is not None and should_stop():
+            return "interrupted"
+        return None
 
 
 class EarlyStopping:
@@ -202,11 +207,9 @@ def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[s
         if patience.exhausted(row):
             status, status_step = "early_stopped", step
             break
-        if logger.out_of_time():
-            status = "max_time"
-            break
-        if should_stop is not None and should_stop():
-            status = "interrupted"
+        stop = logger.external_stop(should_stop)
+        if stop is not None:
+            status = stop
             break
     if status == "max_steps" and not np.isfinite(logger.rows[-1]["loss"]):
         status = "diverged"
