@@ -180,6 +180,9 @@ _DISCRETE: dict[str, Key] = {
     "log_every": _int(100, "Steps per compiled chunk; metrics are logged at the end of each chunk.",
                       minimum=1, maximum=10**7),
     "max_time": _float(0.0, "Wall-clock limit in seconds, checked between chunks (0: none).", minimum=0.0),
+    "checkpoint_every": _int(0, "Write a checkpoint (and the metrics so far) every this many steps, at the end "
+                             "of the chunk that reaches it; an unfinished run directory resumes from it (0: off).",
+                             minimum=0),
     "patience": _int(0, "Early stopping: stop when `test_loss` has not improved for this many logged rows "
                      "(problems with a held-out split; 0: off).", minimum=0),
     "weight_decay": _float(0.0, "Coupled L2: the update uses ∇C + weight_decay·θ.", minimum=0.0),

@@ -23,16 +23,16 @@ import jax
 import numpy as np
 import pandas as pd
 
+from . import checkpoint, store
 from . import config as config_mod
 from .baseline_runs import run_baseline
-from . import store
 from .config import ConfigError
 from .keys import named_key
 from .models import make_model
 from .objective import Objective
 from .penalties import make_penalty
 from .problems import Problem, make_problem
-from .trainers import Trajectory, train
+from .trainers import FLOW_KINDS, Trajectory, train
 
 
 @dataclass
@@ -101,8 +101,11 @@ def summarize(trajectory: Trajectory, final_metrics: Mapping[str, Any]) -> dict:
     }
     if trajectory.status_step is not None:
         summary[f"{trajectory.status}_step"] = trajectory.status_step
-    if trajectory.extra:
-        summary["solver"] = dict(trajectory.extra)
+    extra = dict(trajectory.extra)
+    if "resumed_from_step" in extra:
+        summary["resumed_from_step"] = extra.pop("resumed_from_step")
+    if extra:
+        summary["solver"] = extra
     return summary
 
 
@@ -131,13 +134,21 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
     else:
         experiment = Experiment.build(cfg)
         problem, model = experiment.objective.problem, experiment.objective.model
+        resume = None
         if run_dir is not None:
+            if force:
+                checkpoint.remove(run_dir)
+            elif _same_config(run_dir, digest) and cfg["trainer"]["kind"] not in FLOW_KINDS:
+                resume = checkpoint.load(run_dir, cfg["trainer"], experiment.params0)
             _start_run_dir(run_dir, cfg, digest, problem)
         started = time.perf_counter()
         trajectory = train(experiment.objective, experiment.params0, cfg["trainer"],
                            key=named_key(cfg["seed"], "sampling"), top_k=cfg["metrics"]["top_k"],
-                           on_log=on_log, should_stop=should_stop)
+                           on_log=on_log, should_stop=should_stop, resume=resume,
+                           on_checkpoint=None if run_dir is None else lambda ck: checkpoint.save(run_dir, ck))
         trajectory.wall_seconds = time.perf_counter() - started
+        if resume is not None:
+            trajectory.extra["resumed_from_step"] = resume.step
         params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
         end_to_end = np.asarray(end_to_end_of(model, trajectory.params, problem))
         end_to_end_init = np.asarray(end_to_end_of(model, experiment.params0, problem))
@@ -148,6 +159,8 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
         store.write_npz(run_dir / store.FINAL, {**params, "end_to_end": end_to_end,
                                                  "end_to_end_init": end_to_end_init})
         store.write_json(run_dir / store.SUMMARY, summary)
+        if summary["status"] != "interrupted":
+            checkpoint.remove(run_dir)
     return RunResult(config=cfg, trajectory=frame, params=params, end_to_end=end_to_end,
                      end_to_end_init=end_to_end_init, summary=summary, path=run_dir)
 
@@ -155,6 +168,13 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
 def end_to_end_of(model, params, problem) -> jax.Array:
     """The end-to-end matrix/vector; for an MLP, its predictions on the training inputs."""
     return model.end_to_end(params) if model.has_end_to_end else model.predict(params, problem)
+
+
+def _same_config(run_dir: Path, digest: str) -> bool:
+    try:
+        return store.read_json(run_dir / store.CONFIG).get("config_hash") == digest
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _start_run_dir(run_dir: Path, cfg: dict, digest: str, problem: Problem) -> None:

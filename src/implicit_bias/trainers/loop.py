@@ -143,6 +143,13 @@ class Logger:
             self.on_log(row)
         return row
 
+    def resume(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Take over the rows logged before a checkpoint; returns the first one."""
+        self.rows = list(rows)
+        if self.on_log is not None:
+            self.on_log(self.rows[-1])
+        return self.rows[0]
+
     def external_stop(self, should_stop: Callable[[], bool] | None) -> str | None:
         """``max_time`` once the wall-clock limit is reached, ``interrupted`` on request (SIGINT), else None."""
         if self.max_time > 0 and time.perf_counter() - self.start >= self.max_time:
@@ -169,17 +176,43 @@ class EarlyStopping:
         return self.waited >= self.patience
 
 
+@dataclass
+class Checkpoint:
+    """The state a discrete run resumes from: parameters, optimizer state, step and logged rows.
+
+    Sampling keys are ``fold_in(key, step)``, so a resumed run continues bit-identically.
+    """
+
+    params: Params
+    opt_state: Any
+    step: int
+    rows: list[dict[str, Any]]
+
+
+def initial_opt_state(trainer_cfg: Mapping[str, Any], params0: Params):
+    """The optimizer state at step 0 (also the template a checkpoint's leaves are read into)."""
+    dtype = jax.tree_util.tree_leaves(params0)[0].dtype
+    return OPTIMIZERS[trainer_cfg["kind"]](hyperparameters(trainer_cfg, dtype)).init(params0)
+
+
 def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[str, Any], *, key: jax.Array,
                    top_k: int = 10, on_log: Callable[[dict[str, Any]], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> Trajectory:
-    """Train with a discrete trainer, logging metrics every ``log_every`` steps."""
+                   should_stop: Callable[[], bool] | None = None, resume: Checkpoint | None = None,
+                   on_checkpoint: Callable[[Checkpoint], None] | None = None) -> Trajectory:
+    """Train with a discrete trainer, logging metrics every ``log_every`` steps.
+
+    ``resume`` continues from a checkpoint; ``on_checkpoint`` receives one every
+    ``checkpoint_every`` steps (at the end of the chunk that crosses the multiple).
+    """
     spec = StepSpec.from_config(trainer_cfg)
     dtype = jax.tree_util.tree_leaves(params0)[0].dtype
     hyper = hyperparameters(trainer_cfg, dtype)
     lr = float(trainer_cfg["lr"])
-    carry = Carry(params=params0, opt_state=OPTIMIZERS[spec.kind](hyper).init(params0),
-                  step=jnp.asarray(0, jnp.int64), status=jnp.asarray(RUNNING, jnp.int32),
+    start = resume or Checkpoint(params=params0, opt_state=initial_opt_state(trainer_cfg, params0), step=0, rows=[])
+    carry = Carry(params=start.params, opt_state=start.opt_state,
+                  step=jnp.asarray(start.step, jnp.int64), status=jnp.asarray(RUNNING, jnp.int32),
                   status_step=jnp.asarray(-1, jnp.int64))
+    checkpoint_every = int(trainer_cfg.get("checkpoint_every", 0))
     stop_loss_value = float(trainer_cfg["stop_loss"])
     stop_loss = jnp.asarray(stop_loss_value, dtype)
     # The Smith et al. modified loss is derived for plain (S)GD steps only; euler_same_batch takes
@@ -187,20 +220,26 @@ def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[s
     modified_lr = lr / trainer_cfg.get("n_inner", 1) if spec.kind in MODIFIED_LOSS_KINDS else None
     logger = Logger(objective, top_k, on_log, trainer_cfg.get("max_time", 0.0), lr=modified_lr,
                     batch_size=trainer_cfg.get("batch_size", 0))
-    first = logger.log(0, 0.0, params0)
+    first = logger.resume(start.rows) if start.rows else logger.log(0, 0.0, params0)
     blowup = jnp.asarray(1e20 * (abs(first["objective"]) + 1.0) if np.isfinite(first["objective"]) else np.inf,
                          dtype)
     max_steps, log_every = int(trainer_cfg["steps"]), int(trainer_cfg["log_every"])
     status, status_step = "max_steps", None
     patience = EarlyStopping(trainer_cfg.get("patience", 0))
+    for row in logger.rows[1:]:
+        patience.exhausted(row)
     while int(carry.step) < max_steps:
-        n_active = jnp.asarray(min(log_every, max_steps - int(carry.step)), jnp.int64)
+        previous_step = int(carry.step)
+        n_active = jnp.asarray(min(log_every, max_steps - previous_step), jnp.int64)
         carry = train_chunk(objective, spec, hyper, carry, key, n_active, stop_loss, blowup, log_every)
         step, code = int(carry.step), int(carry.status)
         row = logger.log(step, lr * step, carry.params) if step != logger.rows[-1]["step"] else logger.rows[-1]
         if code != RUNNING:
             status, status_step = STATUS_NAMES[code], int(carry.status_step)
             break
+        if on_checkpoint is not None and checkpoint_every and step // checkpoint_every > previous_step // checkpoint_every:
+            on_checkpoint(Checkpoint(params=carry.params, opt_state=carry.opt_state, step=step,
+                                     rows=list(logger.rows)))
         if not spec.deterministic and row["loss"] <= stop_loss_value:
             status, status_step = "converged", step
             break
@@ -210,6 +249,9 @@ def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[s
         stop = logger.external_stop(should_stop)
         if stop is not None:
             status = stop
+            if stop == "interrupted" and on_checkpoint is not None:  # resumable from exactly here
+                on_checkpoint(Checkpoint(params=carry.params, opt_state=carry.opt_state, step=step,
+                                         rows=list(logger.rows)))
             break
     if status == "max_steps" and not np.isfinite(logger.rows[-1]["loss"]):
         status = "diverged"
