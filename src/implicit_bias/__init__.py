@@ -27,7 +27,8 @@ import jax as _jax
 _jax.config.update("jax_enable_x64", True)
 
 from .config import ConfigError  # noqa: E402
+from .index import load, load_metrics  # noqa: E402
 from .run import RunResult, load_run, run  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "RunResult", "load_run", "run", "__version__"]
+__all__ = ["ConfigError", "RunResult", "load", "load_metrics", "load_run", "run", "__version__"]

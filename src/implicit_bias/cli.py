@@ -12,10 +12,13 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
+from .config import ConfigError
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +39,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun even if a finished run with this config exists")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    sweep = sub.add_parser("sweep", help="run a grid of configs on every core (or a Dask cluster)")
+    sweep.add_argument("config", help="base experiment TOML (may hold a [sweep] table with grid/zip)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
+                       help="an axis of the product: 1,2,3 or START:STOP (integers); repeatable")
+    sweep.add_argument("--zip", dest="zipped", action="append", default=[], metavar="KEY=VALUES",
+                       help="axes of equal length that vary together; repeatable")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a key of the base config")
+    sweep.add_argument("--jobs", type=int, default=None, help="local worker processes (default: the core count)")
+    sweep.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    sweep.add_argument("--out", default="runs", help="output directory (default: runs/)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    ls = sub.add_parser("ls", help="list the runs indexed under a directory")
+    ls.add_argument("out", help="an output directory of runs")
+    ls.add_argument("--where", default=None, help='filter, e.g. "model.depth >= 2 and status == converged"')
+    ls.add_argument("--columns", default=None, help="comma-separated columns (default: the varying ones)")
     explain = sub.add_parser("explain", help="rank the explicit criteria a finished run is closest to minimizing")
     explain.add_argument("run_dir", help="a finished run directory")
     explain.add_argument("--json", action="store_true", help="print explain.json instead of the table")
@@ -131,6 +150,75 @@ def _cmd_run(args) -> int:
     return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}.get(summary["status"], EXIT_OK)
 
 
+def _cmd_sweep(args) -> int:
+    from . import config as config_mod
+    from .sweep import execute, expand, parse_axes
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError("--jobs", f"must be >= 1, got {args.jobs}")
+    sweep = expand(config_mod.load_toml(args.config), parse_axes(args.grid, "--grid"),
+                   parse_axes(args.zipped, "--zip"), args.overrides)
+    _check_out(args.out)
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(sweep.configs), unit="run", file=sys.stderr, dynamic_ncols=True, desc="sweep")
+    failures = 0
+    started = time.perf_counter()
+
+    def on_result(result, done, total):
+        nonlocal failures
+        failures += "error" in result
+        if bar is not None:
+            rate = result.get("steps", 0) / max(result.get("wall_seconds") or 0.0, 1e-9)
+            bar.set_postfix(failures=failures, last=f"{rate:.0f} steps/s", refresh=False)
+            bar.update(1)
+        elif "error" in result:
+            print(f"run failed: {result.get('name')}: {result['error']}", file=sys.stderr)
+
+    try:
+        outcome = execute(sweep, args.out, jobs=args.jobs, scheduler=args.scheduler, on_result=on_result)
+    finally:
+        if bar is not None:
+            bar.close()
+    statuses = {}
+    for result in outcome.results:
+        key = result.get("status", "failed")
+        statuses[key] = statuses.get(key, 0) + 1
+    print(f"{len(outcome.results)} runs in {time.perf_counter() - started:.1f}s: "
+          + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())), file=sys.stderr)
+    for failure in outcome.failures:
+        print(f"failed: {failure.get('name')}: {failure['error']}", file=sys.stderr)
+    print(outcome.out)
+    return EXIT_RUN_FAILED if outcome.failures else EXIT_OK
+
+
+def _cmd_ls(args) -> int:
+    from .index import load
+
+    frame = load(args.out, args.where)
+    if frame.empty:
+        print("no runs", file=sys.stderr)
+        return EXIT_OK
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ConfigError("--columns", f"unknown columns {missing}; e.g. {list(frame.columns)[:12]}")
+    else:
+        fixed = ("run_dir", "status", "steps", "time", "wall_seconds", "config_hash", "name")
+        varying = [c for c in frame.columns if c not in fixed and not c.startswith("final.")
+                   and frame[c].astype(str).nunique() > 1]
+        columns = ["run_dir", *varying, "status", "steps"] + [c for c in ("final.loss", "final.test_error")
+                                                              if c in frame.columns]
+    shown = frame[columns].copy()
+    if "run_dir" in shown:
+        shown["run_dir"] = shown["run_dir"].map(lambda p: Path(p).name)
+    print(shown.to_string(index=False))
+    return EXIT_OK
+
+
 def _cmd_explain(args) -> int:
     from .explain import explain, format_table
     from .store import to_json
@@ -149,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "explain":
             return _cmd_explain(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
+        if args.command == "ls":
+            return _cmd_ls(args)
     except ConfigError as exc:
         # ONE line, whatever the message embeds (e.g. a multi-line parser error from pandas)
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())

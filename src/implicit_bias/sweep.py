@@ -1,0 +1,241 @@
+"""Sweeps: a grid of configs run on every core, or on a Dask cluster, indexed as they finish.
+
+    implicit-bias sweep CONFIG.toml --grid model.depth=1,2,3 --grid seed=0:5 [--zip ...]
+                                    [--jobs N] [--scheduler tcp://host:port] [--out DIR]
+
+The grid is the Cartesian product of the ``--grid`` axes (and of the TOML's ``[sweep] grid``
+table); ``--zip`` axes (and ``[sweep] zip``) all have the same length and vary together, as one
+more axis of the product. Every config is resolved before anything runs: one bad value is bad
+input (exit 2) and nothing is written.
+
+Each run is an ordinary :func:`implicit_bias.run` into ``DIR``: a finished run (same config
+hash) is skipped, an interrupted or killed one resumes from its last checkpoint, so re-running
+the same sweep picks up where it stopped. Runs execute in a process pool (one JAX process per
+core, each with one BLAS/XLA thread) or, with ``--scheduler``, on a Dask distributed cluster
+writing to the same (shared) directory. The parent indexes each finished run in
+``DIR/index.sqlite`` (see ``index.py``); a crash of one run is recorded and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import itertools
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from . import config as config_mod
+from . import index, store
+from .config import ConfigError
+
+SWEEP_FILE = "sweep.json"
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+
+
+# --------------------------------------------------------------------------- the grid
+
+def parse_values(key: str, text: str) -> list:
+    """``1,2,3`` → [1, 2, 3]; ``0:5`` → [0, 1, 2, 3, 4] (integers, end excluded); values are TOML."""
+    text = text.strip()
+    if ":" in text and "," not in text and not text.startswith(("[", "{", '"', "'")):
+        start, _, stop = text.partition(":")
+        try:
+            start_i, stop_i = int(start), int(stop)
+        except ValueError:
+            raise ConfigError(key, f"a range is START:STOP with integers, got {text!r}") from None
+        if stop_i <= start_i:
+            raise ConfigError(key, f"empty range {text!r}")
+        return list(range(start_i, stop_i))
+    values = [config_mod.parse_override(f"v={item}")[1] for item in _split_top_level(text)]
+    if not values:
+        raise ConfigError(key, "no values")
+    return values
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets or quotes."""
+    parts, depth, quote, current = [], 0, None, []
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_axes(items: Iterable[str], flag: str) -> dict[str, list]:
+    axes = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(flag, f"expected KEY=VALUES, got {item!r}")
+        key, values = item.split("=", 1)
+        axes[key.strip()] = parse_values(f"{flag} {key.strip()}", values)
+    return axes
+
+
+@dataclass
+class Sweep:
+    """A resolved sweep: the base document, its axes, and one resolved config per point."""
+
+    base: dict
+    grid: dict[str, list] = field(default_factory=dict)
+    zipped: dict[str, list] = field(default_factory=dict)
+    configs: list[dict] = field(default_factory=list)
+
+    def describe(self) -> dict:
+        return {"grid": self.grid, "zip": self.zipped, "n_runs": len(self.configs), "base": self.base}
+
+
+def _set(doc: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    table = doc
+    for part in parts[:-1]:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ConfigError(key, "is not inside a table")
+    table[parts[-1]] = value
+
+
+def expand(raw: Mapping[str, Any], grid: Mapping[str, list] | None = None, zipped: Mapping[str, list] | None = None,
+           overrides: list[str] | None = None) -> Sweep:
+    """Resolve every point of the sweep (raises ConfigError on the first bad one)."""
+    raw = dict(raw)
+    table = raw.pop("sweep", {}) or {}
+    if not isinstance(table, Mapping) or set(table) - {"grid", "zip"}:
+        raise ConfigError("sweep", "the [sweep] table holds `grid` and `zip` tables of lists")
+    all_grid = {**{k: list(v) for k, v in (table.get("grid") or {}).items()}, **(grid or {})}
+    all_zip = {**{k: list(v) for k, v in (table.get("zip") or {}).items()}, **(zipped or {})}
+    for key, values in {**all_grid, **all_zip}.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep.{key}", "must be a non-empty list of values")
+    lengths = {len(v) for v in all_zip.values()}
+    if len(lengths) > 1:
+        raise ConfigError("--zip", f"zipped axes must have the same length, got {sorted(lengths)}")
+    base = config_mod.apply_overrides(raw, overrides or [])
+    zip_points = [dict(zip(all_zip, values)) for values in zip(*all_zip.values())] if all_zip else [{}]
+    configs, seen = [], set()
+    for values in itertools.product(*all_grid.values()):
+        for zip_point in zip_points:
+            doc = copy.deepcopy(base)
+            for key, value in {**dict(zip(all_grid, values)), **zip_point}.items():
+                _set(doc, key, value)
+            cfg = config_mod.resolve(doc)
+            digest = config_mod.config_hash(cfg)
+            if digest not in seen:
+                seen.add(digest)
+                configs.append(cfg)
+    return Sweep(base=base, grid=all_grid, zipped=all_zip, configs=configs)
+
+
+# --------------------------------------------------------------------------- execution
+
+def run_one(cfg: dict, out: str) -> dict:
+    """One run in a worker: never raises, returns {run_dir, status, ...} or {error}."""
+    try:
+        from .run import run
+
+        result = run(cfg, out=out)
+        return {"run_dir": str(result.path), "status": result.status, "skipped": result.skipped,
+                "wall_seconds": result.summary.get("wall_seconds", 0.0), "steps": result.summary.get("steps", 0)}
+    except BaseException as exc:  # noqa: BLE001 - a crash of one run must not end the sweep
+        return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20),
+                "name": cfg.get("name")}
+
+
+def _worker_init() -> None:
+    os.environ.update(SINGLE_THREAD_ENV)
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    results: list[dict]
+
+    @property
+    def failures(self) -> list[dict]:
+        return [r for r in self.results if "error" in r]
+
+
+def execute(sweep: Sweep, out: str | Path, *, jobs: int | None = None, scheduler: str | None = None,
+            on_result: Callable[[dict, int, int], None] | None = None) -> SweepResult:
+    """Run every config of ``sweep`` into ``out``; index each finished run as it completes."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    store.write_json(out / SWEEP_FILE, {**sweep.describe(), "started": time.time()})
+    index.refresh(out)
+    results: list[dict] = []
+
+    def collect(result: dict) -> None:
+        results.append(result)
+        if "run_dir" in result:
+            index.index_runs(out, [Path(result["run_dir"])])
+        if on_result is not None:
+            on_result(result, len(results), len(sweep.configs))
+
+    if scheduler:
+        _execute_dask(sweep, out, scheduler, collect)
+    elif (jobs or os.cpu_count() or 1) == 1:
+        for cfg in sweep.configs:
+            collect(run_one(cfg, str(out)))
+    else:
+        _execute_pool(sweep, out, jobs or os.cpu_count() or 1, collect)
+    return SweepResult(out=out, results=results)
+
+
+def _execute_pool(sweep: Sweep, out: Path, jobs: int, collect) -> None:
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before they import jax
+    try:
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init) as pool:
+            futures = {pool.submit(run_one, cfg, str(out)): cfg for cfg in sweep.configs}
+            for future in cf.as_completed(futures):
+                try:
+                    collect(future.result())
+                except cf.process.BrokenProcessPool as exc:  # a worker died (killed): record, go on
+                    collect({"error": f"worker died: {exc}", "name": futures[future].get("name")})
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _execute_dask(sweep: Sweep, out: Path, scheduler: str, collect) -> None:
+    from distributed import Client, as_completed
+
+    with Client(scheduler, timeout="30s") as client:
+        futures = client.map(run_one, sweep.configs, [str(out)] * len(sweep.configs), pure=False)
+        for future in as_completed(futures):
+            try:
+                collect(future.result())
+            except Exception as exc:  # noqa: BLE001 - a lost worker: record and go on
+                collect({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def load_sweep_document(path: str | Path) -> dict:
+    return config_mod.load_toml(path)
+
+
+def dumps(result: Mapping) -> str:
+    return json.dumps(result, default=str)
