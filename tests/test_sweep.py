@@ -135,3 +135,37 @@ def test_dask_local_cluster_gives_the_same_runs_bit_identically(tmp_path):
             np.testing.assert_array_equal(a[key], b[key])
         del name
     assert len(ib.load(tmp_path / "dask")) == 4
+
+
+@pytest.mark.slow
+def test_a_killed_worker_does_not_lose_the_sweep(tmp_path):
+    """SIGKILL one worker mid-sweep: the pool is rebuilt, the lost runs are resubmitted (resuming
+    from their checkpoints) and every run of the grid ends finished, each exactly once."""
+    import os
+    import signal
+    import threading
+
+    base = {**BASE, "trainer": {"steps": 3000, "log_every": 100, "checkpoint_every": 500}}
+    sweep = expand(base, grid={"seed": list(range(6))})
+    killed = []
+
+    def kill_a_worker():
+        import psutil
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            children = psutil.Process().children(recursive=True)
+            workers = [c for c in children if "python" in c.name().lower()]
+            if len(workers) >= 2 and list(tmp_path.glob("*/checkpoint.npz")):
+                os.kill(workers[-1].pid, signal.SIGKILL)
+                killed.append(workers[-1].pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    result = execute(sweep, tmp_path, jobs=2)
+    killer.join()
+    assert killed, "no worker was killed (the runs finished too fast?)"
+    assert not result.failures
+    frame = ib.load(tmp_path)
+    assert sorted(frame["seed"]) == list(range(6))
+    assert set(frame["status"]) == {"max_steps"}

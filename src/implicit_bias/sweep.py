@@ -201,18 +201,32 @@ def execute(sweep: Sweep, out: str | Path, *, jobs: int | None = None, scheduler
     return SweepResult(out=out, results=results)
 
 
-def _execute_pool(sweep: Sweep, out: Path, jobs: int, collect) -> None:
+def _execute_pool(sweep: Sweep, out: Path, jobs: int, collect, max_attempts: int = 3) -> None:
+    """A process pool; if a worker dies (killed, out of memory) the pool is rebuilt and the runs
+    it lost are resubmitted (they resume from their checkpoints), each at most ``max_attempts``
+    times before it is recorded as failed."""
     saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before they import jax
+    attempts = [0] * len(sweep.configs)
+    pending = list(range(len(sweep.configs)))
     try:
         context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(run_one, cfg, str(out)): cfg for cfg in sweep.configs}
-            for future in cf.as_completed(futures):
-                try:
-                    collect(future.result())
-                except cf.process.BrokenProcessPool as exc:  # a worker died (killed): record, go on
-                    collect({"error": f"worker died: {exc}", "name": futures[future].get("name")})
+        while pending:
+            lost = []
+            with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init) as pool:
+                futures = {pool.submit(run_one, sweep.configs[i], str(out)): i for i in pending}
+                for future in cf.as_completed(futures):
+                    i = futures[future]
+                    try:
+                        collect(future.result())
+                    except cf.process.BrokenProcessPool as exc:
+                        attempts[i] += 1
+                        if attempts[i] >= max_attempts:
+                            collect({"error": f"worker died {attempts[i]} times: {exc}",
+                                     "name": sweep.configs[i].get("name")})
+                        else:
+                            lost.append(i)
+            pending = lost
     finally:
         for key, value in saved.items():
             if value is None:
