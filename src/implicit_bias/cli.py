@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
     sweep.add_argument("--out", default="runs", help="output directory (default: runs/)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    reproduce = sub.add_parser("reproduce", help="reproduce a claim of the seed notes, with figures and a verdict")
+    reproduce.add_argument("name", nargs="?", help="a reproduction's name, or all")
+    reproduce.add_argument("--list", action="store_true", help="list the reproductions")
+    reproduce.add_argument("--quick", action="store_true", help="small sizes: minutes on 2 cores")
+    reproduce.add_argument("--out", default="reproductions", help="output directory (default: reproductions/)")
+    reproduce.add_argument("--jobs", type=int, default=1, help="worker processes for its runs (default 1)")
     ls = sub.add_parser("ls", help="list the runs indexed under a directory")
     ls.add_argument("out", help="an output directory of runs")
     ls.add_argument("--where", default=None, help='filter, e.g. "model.depth >= 2 and status == converged"')
@@ -219,6 +225,32 @@ def _cmd_ls(args) -> int:
     return EXIT_OK
 
 
+def _cmd_reproduce(args) -> int:
+    from .reproduce import MODULES, load
+    from .reproduce.runner import run_reproduction
+
+    if args.list or not args.name:
+        for name in MODULES:
+            module = load(name)
+            quick, full = module.MINUTES
+            print(f"{name}: {module.CLAIM} [{module.SOURCE}] (quick ~{quick:g} min, full ~{full:g} min)")
+        return EXIT_OK
+    if args.jobs < 1:
+        raise ConfigError("--jobs", f"must be >= 1, got {args.jobs}")
+    names = list(MODULES) if args.name == "all" else [args.name]
+    for name in names:
+        load(name)  # unknown names are bad input before anything runs
+    all_passed = True
+    for name in names:
+        outcome = run_reproduction(name, quick=args.quick, out=args.out, jobs=args.jobs)
+        for claim in outcome["claims"]:
+            print(f"{name}: {'PASS' if claim.passed else 'FAIL'} {claim.id}: {claim.statement} "
+                  f"(measured {claim.measured!r}; expected {claim.expected})", file=sys.stderr)
+        all_passed &= outcome["passed"]
+        print(Path(outcome["dir"]) / "report.html")
+    return EXIT_OK if all_passed else EXIT_RUN_FAILED
+
+
 def _cmd_explain(args) -> int:
     from .explain import explain, format_table
     from .store import to_json
@@ -241,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_sweep(args)
         if args.command == "ls":
             return _cmd_ls(args)
+        if args.command == "reproduce":
+            return _cmd_reproduce(args)
     except ConfigError as exc:
         # ONE line, whatever the message embeds (e.g. a multi-line parser error from pandas)
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())

@@ -1,0 +1,69 @@
+"""Reproductions: every claim of the seed notes, as one command with figures and a verdict.
+
+    implicit-bias reproduce --list
+    implicit-bias reproduce NAME [--quick] [--out DIR] [--jobs N]      (NAME or all)
+
+A reproduction is a small module in this package (copy one to start your own study) with:
+
+- ``NAME``, ``CLAIM`` (one line), ``SOURCE`` (seed note and paper), ``MINUTES`` = (quick, full)
+  (measured wall-clock minutes on 2 cores),
+- ``configs(quick) -> list[dict]``: the runs (training runs or ``[baseline]`` runs), executed
+  through the sweep machinery into ``DIR/NAME/runs`` — cached by config hash and resumable,
+- ``analyze(runs, quick) -> (claims, figures)``: ``runs`` maps each config's ``name`` to its
+  :class:`~implicit_bias.run.RunResult`; ``claims`` is a list of :class:`Claim`, ``figures`` a
+  list of :class:`Figure` (a matplotlib figure with a caption that states the claim),
+- ``BROKEN(config) -> config``: a deliberately wrong setting (e.g. depth 1 in place of depth 3)
+  under which at least one claim must fail — the test of each reproduction checks that, so the
+  verdicts can fail.
+
+The runner (``runner.py``) writes ``DIR/NAME/claims.json`` (a list of ``{id, statement,
+source, measured, expected, passed}``), every figure as PNG and SVG, and ``DIR/NAME/report.html``
+(figures, the claims table, the configs, the command to rerun). Exit status 0 iff every claim
+passed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: reproduction name -> module (in this package); the names are a contract.
+MODULES = {
+    "gd-min-norm": "gd_min_norm",
+}
+
+
+@dataclass
+class Claim:
+    """One checked statement: what was measured, what was expected, and whether it holds."""
+
+    id: str
+    statement: str
+    source: str
+    measured: Any
+    expected: str
+    passed: bool
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["passed"] = bool(self.passed)
+        return out
+
+
+@dataclass
+class Figure:
+    """A matplotlib figure, the file stem it is saved under, and a caption stating the claim."""
+
+    name: str
+    figure: Any
+    caption: str
+
+
+def load(name: str):
+    """The module of reproduction ``name``."""
+    from ..config import ConfigError
+
+    if name not in MODULES:
+        raise ConfigError("NAME", f"unknown reproduction {name!r}; one of: {', '.join(MODULES)} (or all)")
+    return importlib.import_module(f"{__name__}.{MODULES[name]}")
