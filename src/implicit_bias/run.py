@@ -132,26 +132,7 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
         if run_dir is not None:
             _start_run_dir(run_dir, cfg, digest, problem)
     else:
-        experiment = Experiment.build(cfg)
-        problem, model = experiment.objective.problem, experiment.objective.model
-        resume = None
-        if run_dir is not None:
-            if force:
-                checkpoint.remove(run_dir)
-            elif _same_config(run_dir, digest) and cfg["trainer"]["kind"] not in FLOW_KINDS:
-                resume = checkpoint.load(run_dir, cfg["trainer"], experiment.params0)
-            _start_run_dir(run_dir, cfg, digest, problem)
-        started = time.perf_counter()
-        trajectory = train(experiment.objective, experiment.params0, cfg["trainer"],
-                           key=named_key(cfg["seed"], "sampling"), top_k=cfg["metrics"]["top_k"],
-                           on_log=on_log, should_stop=should_stop, resume=resume,
-                           on_checkpoint=None if run_dir is None else lambda ck: checkpoint.save(run_dir, ck))
-        trajectory.wall_seconds = time.perf_counter() - started
-        if resume is not None:
-            trajectory.extra["resumed_from_step"] = resume.step
-        params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
-        end_to_end = np.asarray(end_to_end_of(model, trajectory.params, problem))
-        end_to_end_init = np.asarray(end_to_end_of(model, experiment.params0, problem))
+        trajectory, params, end_to_end, end_to_end_init = _train(cfg, run_dir, digest, force, on_log, should_stop)
     frame = pd.DataFrame(trajectory.rows)
     summary = summarize(trajectory, trajectory.rows[-1] if trajectory.rows else {})
     if run_dir is not None:
@@ -163,6 +144,31 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
             checkpoint.remove(run_dir)
     return RunResult(config=cfg, trajectory=frame, params=params, end_to_end=end_to_end,
                      end_to_end_init=end_to_end_init, summary=summary, path=run_dir)
+
+
+def _train(cfg: dict, run_dir: Path | None, digest: str, force: bool, on_log, should_stop):
+    """Build and train; with a run directory, resume from its checkpoint and write new ones."""
+    experiment = Experiment.build(cfg)
+    problem, model = experiment.objective.problem, experiment.objective.model
+    resume = None
+    if run_dir is not None:
+        if force:
+            checkpoint.remove(run_dir)
+        elif _same_config(run_dir, digest) and cfg["trainer"]["kind"] not in FLOW_KINDS:
+            resume = checkpoint.load(run_dir, cfg["trainer"], experiment.params0)
+        _start_run_dir(run_dir, cfg, digest, problem)
+    started = time.perf_counter()
+    trajectory = train(experiment.objective, experiment.params0, cfg["trainer"],
+                       key=named_key(cfg["seed"], "sampling"), top_k=cfg["metrics"]["top_k"],
+                       on_log=on_log, should_stop=should_stop, resume=resume,
+                       on_checkpoint=None if run_dir is None else lambda ck: checkpoint.save(run_dir, ck))
+    trajectory.wall_seconds = time.perf_counter() - started
+    if resume is not None:
+        trajectory.extra["resumed_from_step"] = resume.step
+    params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
+    end_to_end = np.asarray(end_to_end_of(model, trajectory.params, problem))
+    end_to_end_init = np.asarray(end_to_end_of(model, experiment.params0, problem))
+    return trajectory, params, end_to_end, end_to_end_init
 
 
 def end_to_end_of(model, params, problem) -> jax.Array:
