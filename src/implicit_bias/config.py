@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import math
+import reprlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,13 +305,33 @@ PLAIN_SECTIONS: dict[str, dict[str, Key]] = {"metrics": METRICS}
 
 # --------------------------------------------------------------------------- values
 
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong, _REPR.maxlevel = 220, 80, 60, 3
+
+
+def _show(value: Any) -> str:
+    """A bounded repr for error messages: huge lists, deep tables and 5000-digit ints stay readable."""
+    try:
+        return _REPR.repr(value)
+    except (ValueError, RecursionError):  # e.g. an int beyond sys.get_int_max_str_digits()
+        return f"<{type(value).__name__} too large to show>"
+
+
+def _finite(value: Any) -> bool:
+    """math.isfinite, but False (not OverflowError) for an int beyond the float range."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_value(path: str, spec: Key, value: Any) -> Any:
     """Type- and range-check one value and return it normalized (tuples for lists)."""
     if value is None and spec.nullable:
         return None
 
     def fail(got: Any = value) -> ConfigError:
-        return ConfigError(path, f"must be {spec.describe()}, got {got!r}")
+        return ConfigError(path, f"must be {spec.describe()}, got {_show(got)}")
 
     if spec.kind == "str":
         if not isinstance(value, str):
@@ -318,7 +339,7 @@ def _check_value(path: str, spec: Key, value: Any) -> Any:
         if spec.choices and value not in spec.choices:
             raise fail()
         if not spec.choices and not (0 < len(value) <= 200):
-            raise ConfigError(path, f"must be a non-empty string of at most 200 characters, got {value!r}")
+            raise ConfigError(path, f"must be a non-empty string of at most 200 characters, got {_show(value)}")
         return value
     if spec.kind == "bool":
         if not isinstance(value, bool):
@@ -330,7 +351,7 @@ def _check_value(path: str, spec: Key, value: Any) -> Any:
         _check_range(path, spec, value)
         return value
     if spec.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise fail()
         value = float(value)
         _check_range(path, spec, value)
@@ -343,15 +364,15 @@ def _check_value(path: str, spec: Key, value: Any) -> Any:
             raise fail()
         for i, v in enumerate(value):
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ConfigError(f"{path}[{i}]", f"must be an integer, got {v!r}")
+                raise ConfigError(f"{path}[{i}]", f"must be an integer, got {_show(v)}")
             _check_range(f"{path}[{i}]", spec, v)
         return list(value)
     if spec.kind == "float_list":
         if not isinstance(value, (list, tuple)) or not value or len(value) > 10000:
             raise fail()
         for i, v in enumerate(value):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ConfigError(f"{path}[{i}]", f"must be a finite number >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v) or v < 0:
+                raise ConfigError(f"{path}[{i}]", f"must be a finite number >= 0, got {_show(v)}")
         return [float(v) for v in value]
     if spec.kind == "str_list":
         if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
@@ -363,8 +384,8 @@ def _check_value(path: str, spec: Key, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not value:
             raise fail()
         for i, v in enumerate(value):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ConfigError(f"{path}[{i}]", f"must be a positive finite number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v) or v <= 0:
+                raise ConfigError(f"{path}[{i}]", f"must be a positive finite number, got {_show(v)}")
         return [float(v) for v in value]
     raise AssertionError(spec.kind)
 
@@ -373,18 +394,19 @@ def _check_range(path: str, spec: Key, value: float) -> None:
     if spec.minimum is not None:
         bad = value <= spec.minimum if spec.exclusive_minimum else value < spec.minimum
         if bad:
-            raise ConfigError(path, f"must be {spec.describe()}, got {value!r}")
+            raise ConfigError(path, f"must be {spec.describe()}, got {_show(value)}")
     if spec.maximum is not None and value > spec.maximum:
-        raise ConfigError(path, f"must be {spec.describe()}, got {value!r}")
+        raise ConfigError(path, f"must be {spec.describe()}, got {_show(value)}")
 
 
 def _resolve_table(path: str, keys: Mapping[str, Key], table: Any, skip: tuple[str, ...] = ()) -> dict:
     if not isinstance(table, Mapping):
-        raise ConfigError(path, f"must be a table, got {table!r}")
-    unknown = sorted(set(table) - set(keys) - set(skip))
+        raise ConfigError(path, f"must be a table, got {_show(table)}")
+    unknown = sorted(set(table) - set(keys) - set(skip), key=str)
     if unknown:
         allowed = ", ".join(sorted(keys)) or "(none)"
-        raise ConfigError(f"{path}.{unknown[0]}" if path else unknown[0],
+        name = str(unknown[0]) or '""'  # TOML allows an empty (quoted) key; the message must still name it
+        raise ConfigError(f"{path}.{name}" if path else name,
                           f"unknown key; allowed keys here: {allowed}")
     resolved = {}
     for name, spec in keys.items():
@@ -401,12 +423,13 @@ def _resolve_kinded(section: str, raw: Any) -> dict:
             raise ConfigError(section, f"missing section [{section}] (kind is one of {', '.join(kinds)})")
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(section, f"must be a table, got {raw!r}")
+        raise ConfigError(section, f"must be a table, got {_show(raw)}")
     kind = raw.get("kind", default_kind)
     if kind is None:
         raise ConfigError(f"{section}.kind", f"missing; must be one of {', '.join(repr(k) for k in kinds)}")
     if not isinstance(kind, str) or kind not in kinds:
-        raise ConfigError(f"{section}.kind", f"must be one of {', '.join(repr(k) for k in kinds)}, got {kind!r}")
+        raise ConfigError(f"{section}.kind",
+                          f"must be one of {', '.join(repr(k) for k in kinds)}, got {_show(kind)}")
     return {"kind": kind, **_resolve_table(section, kinds[kind], raw, skip=("kind",))}
 
 
@@ -474,6 +497,7 @@ def _check_consistency(cfg: dict) -> None:
     if kind == "matrix_sensing" and problem["measurements"] != "gaussian" and problem["n_rows"] != problem["n_cols"]:
         raise ConfigError("problem.measurements", f"{problem['measurements']!r} needs a square matrix, got "
                           f"{problem['n_rows']}x{problem['n_cols']}")
+    _check_data_size(problem)
     penalty = cfg["penalty"]
     if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
         raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
@@ -491,6 +515,26 @@ def _check_consistency(cfg: dict) -> None:
         _check_model_fits(cfg, end_to_end_shape(problem))
     if "trainer" in cfg:
         _check_trainer(cfg)
+
+
+MAX_DATA_ENTRIES = 10**8
+
+
+def _check_data_size(problem: Mapping[str, Any]) -> None:
+    """Refuse data that could not be held in memory (each array at most 1e8 entries)."""
+    kind = problem["kind"]
+    sizes = {
+        "least_squares": lambda p: ("n_samples", p["n_samples"] * p["n_features"]),
+        "teacher_student": lambda p: ("n_test" if p["n_test"] > p["n_samples"] else "n_samples",
+                                      (p["n_samples"] + p["n_test"]) * p["n_features"]),
+        "matrix_sensing": lambda p: ("n_measurements", p["n_measurements"] * p["n_rows"] * p["n_cols"]),
+        "matrix_completion": lambda p: ("n_rows", p["n_rows"] * p["n_cols"]),
+    }
+    if kind in sizes:
+        key, entries = sizes[kind](problem)
+        if entries > MAX_DATA_ENTRIES:
+            raise ConfigError(f"problem.{key}", f"the data would have {entries:.3g} entries; at most "
+                              f"{MAX_DATA_ENTRIES:.0e} are supported")
 
 
 SINGULAR_AT_ZERO = ("normalized_nuclear", "effective_rank", "schatten")
@@ -599,21 +643,25 @@ def _check_trainer(cfg: dict) -> None:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse ``a.b.c=value``; the value is read as a TOML value, or as a bare string."""
     if "=" not in text:
-        raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
+        raise ConfigError("--set", f"expected KEY=VALUE, got {_show(text)}")
     key, value_text = text.split("=", 1)
     key = key.strip()
     parts = key.split(".")
     if not key or any(not p.strip() for p in parts):
-        raise ConfigError("--set", f"bad key in {text!r}")
+        raise ConfigError("--set", f"bad key in {_show(text)}")
     try:
         value = tomllib.loads(f"v = {value_text}")["v"]
     except tomllib.TOMLDecodeError:
         value = value_text.strip()
+    except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit integer, arrays nested 5000 deep
+        raise ConfigError(key, f"cannot read the value: {_error_text(exc)}") from None
+    _check_depth(key, value)
     return [p.strip() for p in parts], value
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict:
     """Return a copy of ``raw`` with each ``KEY=VALUE`` override set."""
+    _check_depth("", raw)
     doc = copy.deepcopy(dict(raw))
     for text in overrides:
         parts, value = parse_override(text)
@@ -640,6 +688,29 @@ def load_toml(path: str | Path) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", f"malformed TOML in {path}: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit integer, arrays nested deeper than tomllib recurses
+        raise ConfigError("config", f"unreadable TOML in {path}: {_error_text(exc)}") from None
+
+
+MAX_DEPTH = 32
+
+
+def _error_text(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+
+
+def _check_depth(path: str, value: Any) -> None:
+    """Tables/arrays nested deeper than MAX_DEPTH (no config needs more than 3) are bad input; checked
+    iteratively, before anything recurses into them (deepcopy, repr, JSON)."""
+    level: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    for _ in range(MAX_DEPTH + 1):
+        level = ([(p + (str(k) or '""',), v) for p, x in level if isinstance(x, Mapping) for k, v in x.items()]
+                 + [(p + (f"[{i}]",), v) for p, x in level if isinstance(x, (list, tuple)) for i, v in enumerate(x)])
+        if not level:
+            return
+    parts = level[0][0]
+    where = ".".join((path, *parts) if path else parts).replace(".[", "[")
+    raise ConfigError(path or parts[0], f"nested more than {MAX_DEPTH} levels deep (at {_show(where)})")
 
 
 def default_config_path() -> Path:
