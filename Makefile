@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test test-fast bench install clean
+.PHONY: demo test test-fast bench install clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/implicit-bias run --out runs
 
-test: $(STAMP)
+# Headless Chromium opens the sweep report in tests/test_report.py (those tests skip without it).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make chromium: $(CHROMIUM) is missing; installing Debian's chromium"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "make chromium: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get):" \
+			"run 'sudo apt-get install -y chromium'; until then the browser tests of the report are skipped" >&2; \
+	fi
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -1,6 +1,7 @@
 """The ``implicit-bias`` command line (docs/cli.md).
 
     implicit-bias run [CONFIG.toml] [--set KEY=VALUE ...] [--out DIR] [--force] [--quiet]
+    implicit-bias explain RUN_DIR | sweep CONFIG --grid ... | ls DIR | report DIR | reproduce NAME
 
 Exit statuses: 0 finished (converged, max_steps, early_stopped, max_time,
 max_solver_steps), 2 bad input, 3 diverged, 130 interrupted. The last line printed on stdout is the run directory.
@@ -61,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("out", help="an output directory of runs")
     ls.add_argument("--where", default=None, help='filter, e.g. "model.depth >= 2 and status == converged"')
     ls.add_argument("--columns", default=None, help="comma-separated columns (default: the varying ones)")
+    report = sub.add_parser("report", help="write DIR/report.html: parameters, sortable runs table, figures")
+    report.add_argument("out", metavar="DIR", help="an output directory of runs (e.g. of a sweep)")
+    report.add_argument("--x", default=None, metavar="KEY", help="swept config key on the x axis (default: the first)")
+    report.add_argument("--y", default=None, metavar="METRIC", help="metric (default: test_error, else loss)")
+    report.add_argument("--hue", default=None, metavar="KEY", help="config key of the panels (default: the second "
+                        "swept key; none: no panels)")
+    report.add_argument("--out", dest="path", default=None, metavar="FILE", help="where (default: DIR/report.html)")
     explain = sub.add_parser("explain", help="rank the explicit criteria a finished run is closest to minimizing")
     explain.add_argument("run_dir", help="a finished run directory")
     explain.add_argument("--json", action="store_true", help="print explain.json instead of the table")
@@ -251,6 +259,13 @@ def _cmd_reproduce(args) -> int:
     return EXIT_OK if all_passed else EXIT_RUN_FAILED
 
 
+def _cmd_report(args) -> int:
+    from .report import write_report
+
+    print(write_report(args.out, x=args.x, y=args.y, hue=args.hue, path=args.path))
+    return EXIT_OK
+
+
 def _cmd_explain(args) -> int:
     from .explain import explain, format_table
     from .store import to_json
@@ -275,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_ls(args)
         if args.command == "reproduce":
             return _cmd_reproduce(args)
+        if args.command == "report":
+            return _cmd_report(args)
     except ConfigError as exc:
         # ONE line, whatever the message embeds (e.g. a multi-line parser error from pandas)
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
