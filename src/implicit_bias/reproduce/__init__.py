@@ -31,6 +31,10 @@ from typing import Any
 #: reproduction name -> module (in this package); the names are a contract.
 MODULES = {
     "gd-min-norm": "gd_min_norm",
+    "early-stopping-ridge": "early_stopping_ridge",
+    "weight-decay-hessian": "weight_decay_hessian",
+    "sgd-modified-loss": "sgd_modified_loss",
+    "dropout-ridge": "dropout_ridge",
 }
 
 

@@ -1,0 +1,24 @@
+"""sgd-modified-loss in quick mode: every claim passes, and the broken setting makes a claim fail."""
+
+import json
+
+from implicit_bias import reproduce
+from implicit_bias.reproduce.runner import run_reproduction
+
+reproduce.MODULES.setdefault("sgd-modified-loss", "sgd_modified_loss")
+
+
+def test_quick_mode_passes_and_writes_its_report(tmp_path):
+    outcome = run_reproduction("sgd-modified-loss", quick=True, out=tmp_path)
+    assert outcome["passed"], [c for c in outcome["claims"] if not c.passed]
+    folder = tmp_path / "sgd-modified-loss"
+    claims = json.loads((folder / "claims.json").read_text())
+    assert {c["id"] for c in claims} == {"gd-vs-flow-first-order", "gd-vs-modified-flow-second-order"}
+    for name in ("sgd_modified_loss.png", "sgd_modified_loss.svg", "report.html"):
+        assert (folder / name).stat().st_size > 0
+
+
+def test_broken_setting_fails_a_claim(tmp_path):
+    outcome = run_reproduction("sgd-modified-loss", quick=True, out=tmp_path, broken=True)
+    failed = {c.id for c in outcome["claims"] if not c.passed}
+    assert "gd-vs-modified-flow-second-order" in failed and not outcome["passed"]
