@@ -35,6 +35,9 @@ MODULES = {
     "weight-decay-hessian": "weight_decay_hessian",
     "sgd-modified-loss": "sgd_modified_loss",
     "dropout-ridge": "dropout_ridge",
+    "arora-deep-completion": "arora_deep_completion",
+    "razin-rank-not-norms": "razin_rank_not_norms",
+    "saxe-deep-linear": "saxe_deep_linear",
 }
 
 
