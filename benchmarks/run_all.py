@@ -190,11 +190,18 @@ def markdown(report: dict) -> str:
                 lines.append(f"- {side}: median {s['median']:.0f} steps/s (min {s['min']:.0f}, max {s['max']:.0f})"
                              + (f", {c['median']:.0f} steps per CPU second" if c else "")
                              + f", cpu/wall {res[side]['cpu_over_wall']:.2f}")
-        if "check" in res:
+        if "check" in res and "chunk_len" in res:
             c = res["check"]
             lines.append(f"- same iterates after {c['steps']} steps: max relative difference {c['max_rel_diff']:.1e} "
                          f"(tolerance {c['tol']:.0e}); after one chunk of {res['chunk_len']} steps: "
                          f"{c['max_rel_diff_after_chunk']:.1e}")
+        for n_obs, case in res.get("cases", {}).items():
+            seconds = case["seconds"]
+            lines.append(f"- {n_obs} observations: " + ", ".join(
+                f"{solver} median {t['median']:.3f} s" for solver, t in seconds.items())
+                + "; relative error vs a tol-1e-12 reference: " + ", ".join(
+                f"{solver} {err:.1e}" for solver, err in case["relative_error_vs_reference"].items())
+                + ("" if case["equal_accuracy"] else " (ours LESS accurate: ratio not comparable)"))
         if "compile_seconds" in res:
             lines.append(f"- compilation + first chunk: {res['compile_seconds']:.2f} s (not in the ratio)")
         if "profile" in res:
