@@ -38,6 +38,10 @@ MODULES = {
     "arora-deep-completion": "arora_deep_completion",
     "razin-rank-not-norms": "razin_rank_not_norms",
     "saxe-deep-linear": "saxe_deep_linear",
+    "woodworth-kernel-rich": "woodworth_kernel_rich",
+    "gunasekar-completion": "gunasekar_completion",
+    "zhao-normalized-nuclear": "zhao_normalized_nuclear",
+    "ntk-lazy": "ntk_lazy",
 }
 
 
