@@ -1,0 +1,66 @@
+"""Every reproduction in quick mode (what CI runs): all its claims pass and its files are written;
+and under its deliberately broken setting (the module's BROKEN, documented there) the named
+claims fail — so the verdicts can fail."""
+
+import json
+
+import pytest
+
+from implicit_bias.cli import main
+from implicit_bias.reproduce import MODULES
+from implicit_bias.reproduce.runner import run_reproduction
+
+#: name -> (every claim id, the claim ids that the broken setting must fail)
+EXPECTED = {
+    "gd-min-norm": ({"from-x0", "from-zero", "null-space-matters"}, {"from-x0"}),
+    "early-stopping-ridge": ({"gd-is-the-filter", "ridge-flow-gd-order", "filters-match", "paths-match"},
+                             {"filters-match"}),
+    "weight-decay-hessian": ({"l2-eigen-rescaling", "input-noise-is-ridge", "mapping-is-sigma-squared"},
+                             {"input-noise-is-ridge"}),
+    "sgd-modified-loss": ({"gd-vs-flow-first-order", "gd-vs-modified-flow-second-order"},
+                          {"gd-vs-modified-flow-second-order"}),
+    "dropout-ridge": ({"dropout-is-the-closed-form", "alternatives-rejected"}, {"dropout-is-the-closed-form"}),
+    "arora-deep-completion": ({"depth3-few", "shallow-fail-few", "all-succeed-many", "spectrum-sharper",
+                               "singular-value-ode"}, {"depth3-few", "spectrum-sharper"}),
+    "razin-rank-not-norms": ({"w-diverges", "bound-tight", "det-positive", "norms-diverge", "rank-to-one"},
+                             {"w-diverges", "det-positive", "rank-to-one"}),
+    "saxe-deep-linear": ({"saxe-sigmoid", "time-inverse-s", "depth3-ode", "depth-sharpens"},
+                         {"saxe-sigmoid", "time-inverse-s"}),
+    "woodworth-kernel-rich": ({"interpolates", "matches-q-alpha", "rich-is-l1", "kernel-is-l2", "sparse-recovery"},
+                              {"rich-is-l1"}),
+    "gunasekar-completion": ({"commuting-limit", "commuting-power-law", "commuting-trace", "generic-min-trace"},
+                             {"commuting-limit"}),
+    "zhao-normalized-nuclear": ({"adam-penalty-recovers", "low-rank", "needs-penalty", "needs-adam"},
+                                {"adam-penalty-recovers"}),
+    "ntk-lazy": ({"trains", "kernel-converges", "kernel-constant", "linearized-dynamics"}, {"kernel-converges"}),
+}
+
+
+def test_every_registered_reproduction_is_tested():
+    assert set(EXPECTED) == set(MODULES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_quick_mode_passes_and_writes_its_report(name, tmp_path, capsys):
+    assert main(["reproduce", name, "--quick", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / name
+    claims = json.loads((folder / "claims.json").read_text())
+    assert {c["id"] for c in claims} == EXPECTED[name][0]
+    assert all(set(c) == {"id", "statement", "source", "measured", "expected", "passed"} for c in claims)
+    assert all(c["passed"] for c in claims)
+    pngs, svgs = list(folder.glob("*.png")), list(folder.glob("*.svg"))
+    assert pngs and len(pngs) == len(svgs) and all(p.stat().st_size > 0 for p in pngs + svgs)
+    assert (folder / "report.html").stat().st_size > 0
+    assert capsys.readouterr().out.strip().endswith("report.html")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_setting_fails_its_claims(name, tmp_path):
+    outcome = run_reproduction(name, quick=True, out=tmp_path, broken=True)
+    failed = {c.id for c in outcome["claims"] if not c.passed}
+    assert EXPECTED[name][1] <= failed and not outcome["passed"]
+
+
+def test_unknown_name_is_bad_input(tmp_path, capsys):
+    assert main(["reproduce", "no-such-claim", "--out", str(tmp_path)]) == 2
+    assert "NAME" in capsys.readouterr().err and not tmp_path.joinpath("no-such-claim").exists()
