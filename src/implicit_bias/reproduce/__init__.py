@@ -71,6 +71,14 @@ class Figure:
     caption: str
 
 
+def relative_distance(a, b) -> float:
+    """‖a − b‖ / ‖b‖ (Frobenius / ℓ2, over all entries)."""
+    import numpy as np
+
+    a, b = np.ravel(a), np.ravel(b)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
 def load(name: str):
     """The module of reproduction ``name``."""
     from ..config import ConfigError

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, relative_distance  # noqa: E402
 
 NAME = "gd-min-norm"
 CLAIM = "GD on under-determined least squares from x0 converges to x_LN + V2V2ᵀx0 (x0 = 0: min-norm)."
@@ -56,16 +56,13 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
     return config
 
 
-def _relative(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
 
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     gd_x0, gd_zero = runs["gd-x0"], runs["gd-zero"]
     pred_x0, pred_zero = runs["prediction-x0"], runs["prediction-zero"]
-    error_x0 = _relative(gd_x0.end_to_end, pred_x0.end_to_end)
-    error_zero = _relative(gd_zero.end_to_end, pred_zero.end_to_end)
-    null_term = _relative(pred_x0.end_to_end, pred_zero.end_to_end)
+    error_x0 = relative_distance(gd_x0.end_to_end, pred_x0.end_to_end)
+    error_zero = relative_distance(gd_zero.end_to_end, pred_zero.end_to_end)
+    null_term = relative_distance(pred_x0.end_to_end, pred_zero.end_to_end)
     claims = [
         Claim("from-x0", "GD from x0 ends at x_LN + V2V2ᵀx0", SOURCE, error_x0,
               f"relative error ≤ {TOLERANCE:g}", error_x0 <= TOLERANCE),

@@ -37,7 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, relative_distance  # noqa: E402
 
 NAME = "gunasekar-completion"
 CLAIM = "GD on W = UUᵀ from small init converges to the min-trace PSD solution (commuting: exactly as α → 0)."
@@ -85,22 +85,18 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
     return config
 
 
-def _rel(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
 
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     alphas = _alphas(quick)
     W_lp = runs["commuting-min-trace"].end_to_end
-    dist = [_rel(runs[f"commuting-alpha-{a:g}"].end_to_end, W_lp) for a in alphas]
+    dist = [relative_distance(runs[f"commuting-alpha-{a:g}"].end_to_end, W_lp) for a in alphas]
     slope = float(np.polyfit(np.log10(alphas), np.log10(np.maximum(dist, 1e-300)), 1)[0])
     decreasing = all(b < a for a, b in zip(dist, dist[1:]))
     trace_gap = float(abs(np.trace(runs[f"commuting-alpha-{alphas[-1]:g}"].end_to_end) - np.trace(W_lp))
                       / np.trace(W_lp))
     gen = runs["generic-gd"].end_to_end
     gen_trace, gen_frob = runs["generic-min-trace"].end_to_end, runs["generic-min-frobenius"].end_to_end
-    d_trace, d_frob = _rel(gen, gen_trace), _rel(gen, gen_frob)
+    d_trace, d_frob = relative_distance(gen, gen_trace), relative_distance(gen, gen_frob)
     gen_loss = float(runs["generic-gd"].trajectory["loss"].iloc[-1])
     claims = [
         Claim("commuting-limit", f"commuting case, U₀ = αI, α = {alphas[-1]:g}: GD ends at the min-trace PSD "

@@ -33,7 +33,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, relative_distance  # noqa: E402
 
 NAME = "woodworth-kernel-rich"
 CLAIM = ("GD on u²−v² from scale α ends at argmin Q_α: min ℓ1 (sparse recovery) for small α, "
@@ -95,10 +95,6 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
     return config
 
 
-def _rel(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
 
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     alphas = _alphas(quick)
@@ -106,9 +102,9 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     truth_err = lambda r: float(r.trajectory["test_error"].iloc[-1])  # noqa: E731
     gd = {a: runs[f"gd-alpha-{_key(a)}"] for a in alphas}
     qa = {a: runs[f"q-alpha-{_key(a)}"] for a in alphas}
-    match = {a: _rel(gd[a].end_to_end, qa[a].end_to_end) for a in alphas}
-    to_l1 = {a: _rel(gd[a].end_to_end, bp) for a in alphas}
-    to_l2 = {a: _rel(gd[a].end_to_end, ln) for a in alphas}
+    match = {a: relative_distance(gd[a].end_to_end, qa[a].end_to_end) for a in alphas}
+    to_l1 = {a: relative_distance(gd[a].end_to_end, bp) for a in alphas}
+    to_l2 = {a: relative_distance(gd[a].end_to_end, ln) for a in alphas}
     test_gd = {a: truth_err(gd[a]) for a in alphas}
     test_q = {a: truth_err(qa[a]) for a in alphas}
     small, large = alphas[0], alphas[-1]
