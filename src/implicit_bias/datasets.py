@@ -17,6 +17,11 @@ import numpy as np
 from .config import ConfigError
 
 
+def _numpy_rng(key: jax.Array) -> np.random.Generator:
+    """A NumPy generator seeded from the problem key (so splits depend only on seed + [problem])."""
+    return np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+
+
 def teacher_student_problem(cfg: Mapping[str, Any], key: jax.Array, problem_cls):
     """x ~ N(0, I_d), y = f_teacher(x) + noise, with a random teacher MLP (NTK parameterization, σ_w = 1)."""
     from .models import MLP
@@ -85,7 +90,7 @@ def dataset_problem(cfg: Mapping[str, Any], key: jax.Array, problem_cls):
     if X.ndim != 2 or y.shape != (X.shape[0],) or not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
         raise ConfigError("problem", f"the data must be finite, X of shape (n, d) and y of shape (n,); got "
                           f"{X.shape} and {y.shape}")
-    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    rng = _numpy_rng(key)
     order = rng.permutation(X.shape[0])
     n_test = int(round(cfg["test_fraction"] * X.shape[0]))
     if X.shape[0] - n_test < 1:
@@ -128,7 +133,7 @@ def read_ratings(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def ratings_problem(cfg: Mapping[str, Any], key: jax.Array, problem_cls):
     """Matrix completion on a ratings file, a random ``test_fraction`` of the ratings held out."""
     users, items, values = read_ratings(Path(cfg["path"]))
-    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    rng = _numpy_rng(key)
     order = rng.permutation(values.size)
     n_test = int(round(cfg["test_fraction"] * values.size))
     if values.size - n_test < 1:

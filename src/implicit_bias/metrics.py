@@ -25,6 +25,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 
 from . import spectral, theory
 from .models import Params
@@ -48,11 +49,7 @@ def balancedness(factors: list[jax.Array]) -> jax.Array:
 
 
 def param_norm(params: Params) -> jax.Array:
-    return jnp.sqrt(sum(jnp.sum(p**2) for p in jax.tree_util.tree_leaves(params)))
-
-
-def _squared_norm(tree) -> jax.Array:
-    return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree))
+    return optax.tree.norm(params)
 
 
 def modified_loss(objective: Objective, params: Params, lr: jax.Array, batch_size: int = 0) -> jax.Array:
@@ -74,7 +71,7 @@ def modified_loss(objective: Objective, params: Params, lr: jax.Array, batch_siz
 
     def batch_grad_norm(idx):
         batch = eqx.tree_at(lambda o: o.problem, objective, objective.problem.take(idx))
-        return _squared_norm(jax.grad(batch)(params))
+        return optax.tree.norm(jax.grad(batch)(params), squared=True)
 
     return C + lr / (4 * n_batches) * jnp.sum(jax.lax.map(batch_grad_norm, batches))
 

@@ -305,11 +305,12 @@ def sam_balance(t, w1_0, w2_0, eta: float):
 
 # --------------------------------------------------------------------------- modified losses (backward error analysis)
 
-def _sq_norm(tree):
-    import jax
-    import jax.numpy as jnp
 
-    return sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(tree))
+
+def _squared_norm(tree):
+    import optax
+
+    return optax.tree.norm(tree, squared=True)
 
 
 def modified_loss_gd(loss_fn: Callable, lr: float) -> Callable:
@@ -322,7 +323,7 @@ def modified_loss_gd(loss_fn: Callable, lr: float) -> Callable:
     grad = jax.grad(loss_fn)
 
     def modified(params):
-        return loss_fn(params) + lr / 4 * _sq_norm(grad(params))
+        return loss_fn(params) + lr / 4 * _squared_norm(grad(params))
 
     return modified
 
@@ -342,7 +343,7 @@ def modified_loss_rr(batch_loss: Callable, n_batches: int, lr: float) -> Callabl
 
     def modified(params):
         losses = [batch_loss(params, k) for k in range(n_batches)]
-        penalty = sum(_sq_norm(grad(params, k)) for k in range(n_batches))
+        penalty = sum(_squared_norm(grad(params, k)) for k in range(n_batches))
         return sum(losses) / n_batches + lr / (4 * n_batches) * penalty
 
     return modified

@@ -26,6 +26,7 @@ from typing import Mapping
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 
 from ..objective import Objective
 
@@ -89,10 +90,6 @@ def step_objective(objective: Objective, spec: StepSpec, hyper: Mapping, key: ja
     return eqx.tree_at(lambda o: o.problem, objective, problem)
 
 
-def _global_norm(tree) -> jax.Array:
-    return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
-
-
 def value_and_grad(objective: Objective, params):
     """((C(θ), L(θ)), ∇C(θ)) with L the data loss."""
     return jax.value_and_grad(lambda p: (objective(p), objective.data_loss(p)), has_aux=True)(params)
@@ -111,7 +108,7 @@ def oracle(objective: Objective, spec: StepSpec, hyper: Mapping, params, key: ja
     elif spec.sam_variant == "usam":
         eps = jax.tree_util.tree_map(lambda g: hyper["rho"] * g, grads)
     else:
-        norm = _global_norm(grads)
+        norm = optax.tree.norm(grads)
         scale = hyper["rho"] / jnp.where(norm > 0, norm, 1.0)
         eps = jax.tree_util.tree_map(lambda g: scale * g, grads)
     perturbed = jax.tree_util.tree_map(jnp.add, params, eps)
