@@ -13,6 +13,7 @@ The run directory ``<out>/<name>-<8 hex of the config hash>/`` holds
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from dataclasses import dataclass
@@ -53,7 +54,8 @@ class RunResult:
         return self.summary["status"]
 
 
-def versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
@@ -62,7 +64,12 @@ def versions() -> dict[str, str]:
             out[package.replace("-", "_")] = md.version(package)
         except md.PackageNotFoundError:
             out[package.replace("-", "_")] = "unknown"
-    return out
+    return tuple(out.items())
+
+
+def versions() -> dict[str, str]:
+    """Python and package versions recorded in config.json (read once per process)."""
+    return dict(_versions())
 
 
 def as_config(config: Mapping[str, Any] | str | Path | None, overrides: list[str] | None = None) -> dict:
@@ -133,6 +140,15 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
             _start_run_dir(run_dir, cfg, digest, problem)
     else:
         trajectory, params, end_to_end, end_to_end_init = _train(cfg, run_dir, digest, force, on_log, should_stop)
+    return finish_run(cfg, run_dir, trajectory, params, end_to_end, end_to_end_init)
+
+
+def finish_run(cfg: dict, run_dir: Path | None, trajectory: Trajectory, params: dict[str, np.ndarray],
+               end_to_end: np.ndarray, end_to_end_init: np.ndarray) -> RunResult:
+    """Write metrics.parquet, final.npz and (last) summary.json of a trained run; drop its checkpoint.
+
+    Shared by :func:`run` and the vmap-batched sweep executor (``batched.py``), so that a batched
+    member's run directory is written exactly as an unbatched run's."""
     frame = pd.DataFrame(trajectory.rows)
     summary = summarize(trajectory, trajectory.rows[-1] if trajectory.rows else {})
     if run_dir is not None:

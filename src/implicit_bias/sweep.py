@@ -14,12 +14,18 @@ the same sweep picks up where it stopped. Runs execute in a process pool (one JA
 core, each with one BLAS/XLA thread) or, with ``--scheduler``, on a Dask distributed cluster
 writing to the same (shared) directory. The parent indexes each finished run in
 ``DIR/index.sqlite`` (see ``index.py``); a crash of one run is recorded and the sweep goes on.
+
+Runs that differ only in traced values (seed, lr, init scale, α, penalty weight) of a small
+problem are trained together under ``jax.vmap`` in one task (``batched.py``; ``--batch
+auto|on|off``, ``[sweep] batch``); a group is cut into at least one batch per worker, and each
+member's run directory is written exactly as a separate run's.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import copy
+import functools
 import itertools
 import json
 import multiprocessing
@@ -35,6 +41,7 @@ from . import index, store
 from .config import ConfigError
 
 SWEEP_FILE = "sweep.json"
+BATCH_MODES = ("auto", "on", "off")  # batched.BATCH_MODES (not imported here: it imports jax)
 SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
@@ -100,9 +107,11 @@ class Sweep:
     grid: dict[str, list] = field(default_factory=dict)
     zipped: dict[str, list] = field(default_factory=dict)
     configs: list[dict] = field(default_factory=list)
+    batch: str = "auto"
 
     def describe(self) -> dict:
-        return {"grid": self.grid, "zip": self.zipped, "n_runs": len(self.configs), "base": self.base}
+        return {"grid": self.grid, "zip": self.zipped, "n_runs": len(self.configs), "batch": self.batch,
+                "base": self.base}
 
 
 def _set(doc: dict, key: str, value: Any) -> None:
@@ -116,12 +125,17 @@ def _set(doc: dict, key: str, value: Any) -> None:
 
 
 def expand(raw: Mapping[str, Any], grid: Mapping[str, list] | None = None, zipped: Mapping[str, list] | None = None,
-           overrides: list[str] | None = None) -> Sweep:
-    """Resolve every point of the sweep (raises ConfigError on the first bad one)."""
+           overrides: list[str] | None = None, batch: str | None = None) -> Sweep:
+    """Resolve every point of the sweep (raises ConfigError on the first bad one).
+
+    ``batch`` (``auto``/``on``/``off``, see ``batched.py``) overrides the TOML's ``[sweep] batch``."""
     raw = dict(raw)
     table = raw.pop("sweep", {}) or {}
-    if not isinstance(table, Mapping) or set(table) - {"grid", "zip"}:
-        raise ConfigError("sweep", "the [sweep] table holds `grid` and `zip` tables of lists")
+    if not isinstance(table, Mapping) or set(table) - {"grid", "zip", "batch"}:
+        raise ConfigError("sweep", "the [sweep] table holds `grid` and `zip` tables of lists and `batch`")
+    batch = batch if batch is not None else table.get("batch", "auto")
+    if batch not in BATCH_MODES:
+        raise ConfigError("sweep.batch", f"must be one of {', '.join(BATCH_MODES)}, got {batch!r}")
     all_grid = {**{k: list(v) for k, v in (table.get("grid") or {}).items()}, **(grid or {})}
     all_zip = {**{k: list(v) for k, v in (table.get("zip") or {}).items()}, **(zipped or {})}
     for key, values in {**all_grid, **all_zip}.items():
@@ -143,7 +157,7 @@ def expand(raw: Mapping[str, Any], grid: Mapping[str, list] | None = None, zippe
             if digest not in seen:
                 seen.add(digest)
                 configs.append(cfg)
-    return Sweep(base=base, grid=all_grid, zipped=all_zip, configs=configs)
+    return Sweep(base=base, grid=all_grid, zipped=all_zip, configs=configs, batch=batch)
 
 
 # --------------------------------------------------------------------------- execution
@@ -175,58 +189,110 @@ class SweepResult:
         return [r for r in self.results if "error" in r]
 
 
+def run_task(configs: list[dict], out: str, batch: str = "auto") -> list[dict]:
+    """One task of the sweep in a worker: a single run, or a vmap batch (``batched.run_task``)."""
+    if len(configs) == 1:
+        return [run_one(configs[0], out)]
+    from .batched import run_task as run_batched
+
+    return run_batched(configs, out, batch)
+
+
+def plan_tasks(sweep: Sweep, out: Path, jobs: int, batch: str) -> list[list[int]]:
+    """Indices of ``sweep.configs`` per task: one run each with ``batch = "off"``, else ``batched.plan``."""
+    if batch == "off":
+        return [[i] for i in range(len(sweep.configs))]
+    from .batched import plan
+
+    return plan(sweep.configs, out, batch, jobs)
+
+
 def execute(sweep: Sweep, out: str | Path, *, jobs: int | None = None, scheduler: str | None = None,
-            on_result: Callable[[dict, int, int], None] | None = None) -> SweepResult:
-    """Run every config of ``sweep`` into ``out``; index each finished run as it completes."""
+            on_result: Callable[[dict, int, int], None] | None = None, batch: str | None = None) -> SweepResult:
+    """Run every config of ``sweep`` into ``out``; index each finished run as it completes.
+
+    ``batch`` (default: the sweep's, ``auto``) chooses vmap batching of runs that differ only in
+    traced values (``batched.py``)."""
     out = Path(out)
+    batch = batch or sweep.batch
+    if batch not in BATCH_MODES:
+        raise ConfigError("--batch", f"must be one of {', '.join(BATCH_MODES)}, got {batch!r}")
     out.mkdir(parents=True, exist_ok=True)
-    store.write_json(out / SWEEP_FILE, {**sweep.describe(), "started": time.time()})
+    store.write_json(out / SWEEP_FILE, {**sweep.describe(), "batch": batch, "started": time.time()})
     index.refresh(out)
     results: list[dict] = []
+    jobs = jobs or os.cpu_count() or 1
 
-    def collect(result: dict) -> None:
-        results.append(result)
-        if "run_dir" in result:
-            index.index_runs(out, [Path(result["run_dir"])])
+    def make_tasks(n_workers: int) -> list[list[dict]]:
+        return [[sweep.configs[i] for i in task] for task in plan_tasks(sweep, out, n_workers, batch)]
+
+    def collect(task_results: list[dict]) -> None:
+        results.extend(task_results)
+        run_dirs = [Path(r["run_dir"]) for r in task_results if "run_dir" in r]
+        if run_dirs:
+            index.index_runs(out, run_dirs)
         if on_result is not None:
-            on_result(result, len(results), len(sweep.configs))
+            for k, result in enumerate(task_results):
+                on_result(result, len(results) - len(task_results) + k + 1, len(sweep.configs))
 
     if scheduler:
-        _execute_dask(sweep, out, scheduler, collect)
-    elif (jobs or os.cpu_count() or 1) == 1:
-        for cfg in sweep.configs:
-            collect(run_one(cfg, str(out)))
+        _execute_dask(make_tasks, out, scheduler, batch, collect)
+    elif jobs == 1:
+        for task in make_tasks(1):
+            collect(run_task(task, str(out), batch))
     else:
-        _execute_pool(sweep, out, jobs or os.cpu_count() or 1, collect)
+        _execute_pool(make_tasks(jobs), out, jobs, batch, collect)
     return SweepResult(out=out, results=results)
 
 
-def _execute_pool(sweep: Sweep, out: Path, jobs: int, collect, max_attempts: int = 3) -> None:
+def _refill(pool, tasks: list[list[dict]], out: str, batch: str, queue: list[int], running: dict,
+            jobs: int) -> bool:
+    """Submit tasks from the end of ``queue`` until ``jobs`` are in flight; False once the pool is broken."""
+    while queue and len(running) < jobs:
+        try:
+            running[pool.submit(run_task, tasks[queue[-1]], out, batch)] = queue[-1]
+        except cf.process.BrokenProcessPool:
+            return False
+        queue.pop()
+    return True
+
+
+def _execute_pool(tasks: list[list[dict]], out: Path, jobs: int, batch: str, collect, max_attempts: int = 3) -> None:
     """A process pool; if a worker dies (killed, out of memory) the pool is rebuilt and the runs
     it lost are resubmitted (they resume from their checkpoints), each at most ``max_attempts``
-    times before it is recorded as failed."""
+    times before it is recorded as failed.
+
+    At most ``jobs`` tasks are in the pool at once (the next is submitted as one finishes), so a
+    dead worker breaks only the tasks that were running; the tasks not yet submitted are not
+    charged an attempt (submitting all at once charged every queued task at each kill)."""
     saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before they import jax
-    attempts = [0] * len(sweep.configs)
-    pending = list(range(len(sweep.configs)))
+    attempts = [0] * len(tasks)
+    pending = list(range(len(tasks)))
     try:
         context = multiprocessing.get_context("spawn")
         while pending:
-            lost = []
+            lost, queue, running, broken = [], list(reversed(pending)), {}, False
             with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init) as pool:
-                futures = {pool.submit(run_one, sweep.configs[i], str(out)): i for i in pending}
-                for future in cf.as_completed(futures):
-                    i = futures[future]
-                    try:
-                        collect(future.result())
-                    except cf.process.BrokenProcessPool as exc:
-                        attempts[i] += 1
-                        if attempts[i] >= max_attempts:
-                            collect({"error": f"worker died {attempts[i]} times: {exc}",
-                                     "name": sweep.configs[i].get("name")})
-                        else:
-                            lost.append(i)
-            pending = lost
+                refill = functools.partial(_refill, pool, tasks, str(out), batch, queue, running, jobs)
+                broken = not refill()
+                while running:
+                    done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                    finished = [(future, running.pop(future)) for future in done]
+                    broken = broken or any(isinstance(f.exception(), cf.process.BrokenProcessPool) for f, _ in finished)
+                    if not broken:
+                        broken = not refill()  # before indexing: the workers need not wait for the parent
+                    for future, i in finished:
+                        try:
+                            collect(future.result())
+                        except cf.process.BrokenProcessPool as exc:
+                            attempts[i] += 1
+                            if attempts[i] >= max_attempts:
+                                collect([{"error": f"worker died {attempts[i]} times: {exc}",
+                                          "name": cfg.get("name")} for cfg in tasks[i]])
+                            else:
+                                lost.append(i)
+            pending = lost + list(reversed(queue))  # the lost first, then those never submitted
     finally:
         for key, value in saved.items():
             if value is None:
@@ -235,16 +301,18 @@ def _execute_pool(sweep: Sweep, out: Path, jobs: int, collect, max_attempts: int
                 os.environ[key] = value
 
 
-def _execute_dask(sweep: Sweep, out: Path, scheduler: str, collect) -> None:
+def _execute_dask(make_tasks, out: Path, scheduler: str, batch: str, collect) -> None:
     from distributed import Client, as_completed
 
     with Client(scheduler, timeout="30s") as client:
-        futures = client.map(run_one, sweep.configs, [str(out)] * len(sweep.configs), pure=False)
+        tasks = make_tasks(max(1, sum(client.nthreads().values())))
+        futures = client.map(run_task, tasks, [str(out)] * len(tasks), [batch] * len(tasks), pure=False)
+        sizes = {future.key: len(task) for future, task in zip(futures, tasks)}
         for future in as_completed(futures):
             try:
                 collect(future.result())
             except Exception as exc:  # noqa: BLE001 - a lost worker: record and go on
-                collect({"error": f"{type(exc).__name__}: {exc}"})
+                collect([{"error": f"{type(exc).__name__}: {exc}"}] * sizes[future.key])
 
 
 def load_sweep_document(path: str | Path) -> dict:
