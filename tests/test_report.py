@@ -214,11 +214,17 @@ def test_where_filters_and_bad_directories(sweep_dir, tmp_path):
 
 
 def _fake_run(out: Path, name: str, config: dict, rows: list[dict], status: str = "max_steps") -> None:
-    """A run directory written by hand (no training): config, metrics, summary."""
-    run_dir = out / name
+    """A run directory written by hand (no training), with the five files a real one has (a
+    directory that fails ``index.check_run`` is listed as damaged, not reported)."""
+    from implicit_bias.config import config_hash
+
+    digest = config_hash(config)
+    run_dir = out / f"{name}-{digest[:8]}"
     run_dir.mkdir()
-    store.write_json(run_dir / store.CONFIG, config)
+    store.write_json(run_dir / store.CONFIG, {**config, "config_hash": digest})
     store.write_parquet(run_dir / store.METRICS, pd.DataFrame(rows))
+    store.write_npz(run_dir / store.FINAL, {"end_to_end": np.zeros(2), "end_to_end_init": np.zeros(2)})
+    store.write_npz(run_dir / store.PROBLEM, {"targets": np.zeros(2)})
     store.write_json(run_dir / store.SUMMARY, {"status": status, "steps": rows[-1]["step"], "time": rows[-1]["t"],
                                                "wall_seconds": 0.1, "final": rows[-1]})
 

@@ -3,8 +3,9 @@
     implicit-bias run [CONFIG.toml] [--set KEY=VALUE ...] [--out DIR] [--force] [--quiet]
     implicit-bias explain RUN_DIR | sweep CONFIG --grid ... | ls DIR | report DIR | reproduce NAME
 
-Exit statuses: 0 finished (converged, max_steps, early_stopped, max_time,
-max_solver_steps), 2 bad input, 3 diverged, 130 interrupted. The last line printed on stdout is the run directory.
+Exit statuses (docs/reliability.md): 0 finished (converged, max_steps, early_stopped, max_time,
+max_solver_steps), 1 a run of a sweep failed / a reproduction's claim failed / damaged runs remain
+(``ls``), 2 bad input, 3 diverged, 130 interrupted. The last line printed on stdout is the run directory.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="override a key of the base config")
     sweep.add_argument("--jobs", type=int, default=None, help="local worker processes (default: the core count)")
     sweep.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    sweep.add_argument("--batch", choices=("auto", "on", "off"), default=None,
+                       help="vmap-batch runs that differ only in seed/lr/init scale/α/penalty weight: auto (small "
+                            "problems; default, or [sweep] batch), on, off")
     sweep.add_argument("--out", default="runs", help="output directory (default: runs/)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     reproduce = sub.add_parser("reproduce", help="reproduce a claim of the seed notes, with figures and a verdict")
@@ -62,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("out", help="an output directory of runs")
     ls.add_argument("--where", default=None, help='filter, e.g. "model.depth >= 2 and status == converged"')
     ls.add_argument("--columns", default=None, help="comma-separated columns (default: the varying ones)")
+    ls.add_argument("--repair", action="store_true", help="rerun the damaged runs (truncated, edited or foreign "
+                    "files; docs/reliability.md) from their config")
     report = sub.add_parser("report", help="write DIR/report.html: parameters, sortable runs table, figures")
     report.add_argument("out", metavar="DIR", help="an output directory of runs (e.g. of a sweep)")
     report.add_argument("--x", default=None, metavar="KEY", help="swept config key on the x axis (default: the first)")
@@ -171,7 +177,7 @@ def _cmd_sweep(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs", f"must be >= 1, got {args.jobs}")
     sweep = expand(config_mod.load_toml(args.config), parse_axes(args.grid, "--grid"),
-                   parse_axes(args.zipped, "--zip"), args.overrides)
+                   parse_axes(args.zipped, "--zip"), args.overrides, batch=args.batch)
     _check_out(args.out)
     bar = None
     if not args.quiet and sys.stderr.isatty():
@@ -209,12 +215,30 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_ls(args) -> int:
-    from .index import load
+    """The runs table on stdout; one ``damaged: RUN: FILE: PROBLEM`` line per damaged run on
+    stderr (``--repair``: one ``repaired``/``unrepaired`` line each); exit 1 while damaged runs remain."""
+    from .index import damaged, load, repair
 
+    if args.repair:
+        for outcome in repair(args.out):
+            name = Path(outcome["run_dir"]).name
+            if "error" in outcome:
+                print(f"unrepaired: {name}: {outcome['file']}: {outcome['problem']}: {outcome['error']}",
+                      file=sys.stderr)
+            else:
+                print(f"repaired: {name}: {outcome['file']}: {outcome['problem']}: rerun, {outcome['status']}",
+                      file=sys.stderr)
     frame = load(args.out, args.where)
+    broken = damaged(args.out, sync=False)
+    for record in broken.to_dict("records"):
+        print(f"damaged: {Path(record['run_dir']).name}: {record['file']}: {record['problem']}", file=sys.stderr)
+    if not broken.empty and not args.repair:
+        print(f"{len(broken)} damaged run(s) not listed: `implicit-bias ls {args.out} --repair` reruns them",
+              file=sys.stderr)
+    status = EXIT_RUN_FAILED if not broken.empty else EXIT_OK
     if frame.empty:
         print("no runs", file=sys.stderr)
-        return EXIT_OK
+        return status
     if args.columns:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
         missing = [c for c in columns if c not in frame.columns]
@@ -230,7 +254,7 @@ def _cmd_ls(args) -> int:
     if "run_dir" in shown:
         shown["run_dir"] = shown["run_dir"].map(lambda p: Path(p).name)
     print(shown.to_string(index=False))
-    return EXIT_OK
+    return status
 
 
 def _cmd_reproduce(args) -> int:
