@@ -1,6 +1,7 @@
 """Run every benchmark and write benchmarks/results/latest.json and benchmarks/RESULTS.md.
 
-    python benchmarks/run_all.py [--quick] [--only NAME ...]      (``make bench`` runs it)
+    python benchmarks/run_all.py [--quick] [--only NAME ...] [--update-readme]   (``make bench`` runs it)
+    python benchmarks/run_all.py --readme [--update-readme]   (README block from results/latest.json)
 
 Each benchmark module in :data:`BENCHMARKS` runs in a fresh interpreter (so it
 can pin its threads before jax or numpy is imported) and hands back its result
@@ -10,6 +11,9 @@ steps/s depend on the machine and its load, the ratios much less.
 
 Both output files are written atomically (temporary file in the same
 directory, then ``os.replace``), so a reader never sees half a file.
+
+At the end it prints the ratio table as the Markdown block of README.md's "Performance" section
+(between the ``performance`` markers); ``--update-readme`` writes it there (atomically).
 
 Exit status: 0 when every benchmark ran, passed its correctness check and
 kept its rule (e.g. "ours must not be slower than numpy"); 1 otherwise (the
@@ -40,6 +44,14 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "gd_steps": {"full": ["--repeats", "9", "--chunk", "1000", "--profile"],
                  "quick": ["--repeats", "3", "--chunk", "1000"]},
     "nuclear_norm": {"full": ["--repeats", "5"], "quick": ["--repeats", "1"]},
+    "sweeps": {"full": ["--repeats", "5", "--scaling", "--sizes"],
+               "quick": ["--runs", "16", "--repeats", "1", "--separate-runs", "4", "--torch-runs", "1"]},
+    "scaling": {"full": ["--repeats", "3"],
+                "quick": ["--repeats", "2", "--sizes", "50", "100", "200", "--depths", "1", "3", "5",
+                          "--gather-n-obs", "1000", "4000", "16000"]},
+    "flow": {"full": ["--repeats", "5"], "quick": ["--repeats", "1"]},
+    "q_alpha": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
+    "compile_cost": {"full": [], "quick": []},
 }
 
 
@@ -87,7 +99,8 @@ def machine_info() -> dict:
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": {p: _version(p) for p in ("implicit-bias", "jax", "jaxlib", "optax", "equinox", "numpy")},
+        "versions": {p: _version(p) for p in ("implicit-bias", "jax", "jaxlib", "optax", "equinox", "diffrax",
+                                              "numpy", "scipy", "torch", "cvxpy")},
         "numpy_blas": _blas(),
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
@@ -162,7 +175,7 @@ def markdown(report: dict) -> str:
         "",
         "## Ratios",
         "",
-        "| benchmark | ratio | min | median | max | repeats | check | rule |",
+        "| benchmark | ratio | min | median | max | repeats | check | target |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for res in report["benchmarks"]:
@@ -172,14 +185,23 @@ def markdown(report: dict) -> str:
         check = res.get("check", {})
         check_text = (f"{'ok' if check.get('passed') else 'FAILED'} ({check.get('max_rel_diff', float('nan')):.1e})"
                       if check else "")
-        rule_text = "kept" if res.get("rule_passed", True) else "**VIOLATED**"
         for ratio_name, r in res["ratios"].items():
             lines.append(f"| {res['name']} | {ratio_name} | {r['min']:.3f} | **{r['median']:.3f}** | {r['max']:.3f} "
-                         f"| {len(r['values'])} | {check_text} | {rule_text} |")
+                         f"| {len(r['values'])} | {check_text} | {_target_text(res, ratio_name)} |")
+    missed = [(res["name"], name, t) for res in report["benchmarks"] for name, t in res.get("targets", {}).items()
+              if not t["met"]]
+    missed += [(res["name"], "rule", {"why": res["rule"]}) for res in report["benchmarks"]
+               if "error" not in res and not res.get("rule_passed", True) and not res.get("targets")]
+    lines += ["", "## Targets missed", ""]
+    lines += [f"- {bench}: {name}" + (f" — median {t['median']:.3f} < {t['target']:g}" if t.get("median") is not None
+                                      else f" — {t.get('why', '')}") for bench, name, t in missed] or ["- none"]
     for res in report["benchmarks"]:
         if "error" in res:
             continue
         lines += ["", f"## {res['name']}", "", res.get("description", ""), ""]
+        if "details_md" in res:
+            lines.append(res["details_md"])
+            continue
         if "rule" in res:
             lines.append(f"Rule: {res['rule']} — {'kept' if res['rule_passed'] else '**VIOLATED**'}.")
             lines.append("")
@@ -219,11 +241,88 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _target_text(res: dict, ratio_name: str) -> str:
+    target = res.get("targets", {}).get(ratio_name)
+    if target is None:
+        return ""
+    return f"≥ {target['target']:g}: {'met' if target['met'] else '**MISSED**'}"
+
+
+README_START = "<!-- performance:start (written by python benchmarks/run_all.py --readme) -->"
+README_END = "<!-- performance:end -->"
+
+
+def readme_block(report: dict) -> str:
+    """The README's performance section body: date, machine, command and every median ratio."""
+    m = report["machine"]
+    lines = [
+        README_START,
+        f"Measured on {report['date_utc']} with `{report['command']}` ({report['seconds'] / 60:.1f} min, "
+        f"{'quick' if report['quick'] else 'full'} run) on {m['cpu_model']}, {m['logical_cores']} logical cores, "
+        f"load average {', '.join(f'{x:.1f}' for x in m['load_average_at_start'] or [])} at the start, "
+        f"jax {m['versions']['jax']}, torch {m['versions']['torch']}, git {str(m['git_commit'])[:10]}"
+        f"{' (uncommitted changes)' if m['git_dirty'] else ''}. One thread per loop; each ratio is measured side by "
+        "side in one process (median [min–max] over repeats). Details: "
+        "[benchmarks/RESULTS.md](benchmarks/RESULTS.md).",
+        "",
+        "| benchmark | ratio | median [min–max] | target |",
+        "|---|---|---|---|",
+    ]
+    for res in report["benchmarks"]:
+        if "error" in res:
+            lines.append(f"| {res['name']} | ERROR: {res['error']} | | |")
+            continue
+        for name, r in res["ratios"].items():
+            lines.append(f"| {res['name']} | {name} | **{r['median']:.2f}** [{r['min']:.2f}–{r['max']:.2f}] "
+                         f"| {_target_text(res, name)} |")
+    missed = [f"- {res['name']}, {name}: median {t['median']:.2f} < {t['target']:g}"
+              + (f" — {res['missed_note']}" if res.get("missed_note") else "")
+              for res in report["benchmarks"] for name, t in res.get("targets", {}).items()
+              if not t["met"] and t.get("median") is not None]
+    missed += [f"- {res['name']}, {name}: not measured — {t.get('why', '')}" for res in report["benchmarks"]
+               for name, t in res.get("targets", {}).items() if t.get("median") is None]
+    lines += ["", "Targets missed:", ""] + (missed or ["- none"])
+    for res in report["benchmarks"]:
+        if "flops" in res and "flops_per_step" in res:
+            f = res["flops"]
+            lines += ["", f"{res['name']}: {res['flops_per_step']:.3g} matmul FLOPs per step (3(L−1)·2n³); achieved "
+                      f"{f['achieved_per_cpu_s']['median'] / 1e9:.1f} GFLOP/s vs a measured 100×100×100 product peak of "
+                      f"{f['peak_per_cpu_s']['median'] / 1e9:.1f} GFLOP/s (per CPU second); torch.compile: "
+                      + ("compiled and ran" if res.get("peers", {}).get("torch.compile", {}).get("available")
+                         else "not run — " + res.get("peers", {}).get("torch.compile", {}).get("why", "?")) + "."]
+        if res.get("readme_note"):
+            lines += ["", f"{res['name']}: {res['readme_note']}"]
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def update_readme(report: dict, readme: Path = HERE.parent / "README.md") -> bool:
+    """Replace the block between the performance markers of README.md (atomically); False if no markers."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    write_atomic(readme, text[:start] + readme_block(report) + text[end + len(README_END):])
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every benchmark; write results/latest.json and RESULTS.md.")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--readme", action="store_true",
+                        help="run nothing: print the README performance block of results/latest.json")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="after the run (or with --readme, from results/latest.json) rewrite README.md's "
+                             "performance block")
     args = parser.parse_args(argv)
+    if args.readme:
+        report = json.loads(LATEST_JSON.read_text(encoding="utf-8"))
+        print(readme_block(report))
+        if args.update_readme and not update_readme(report):
+            print("README.md has no performance markers", file=sys.stderr)
+            return 2
+        return 0
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     machine = machine_info()
@@ -243,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(LATEST_JSON, json.dumps(report, indent=2, default=str) + "\n")
     write_atomic(RESULTS_MD, markdown(report))
     print(f"wrote {LATEST_JSON.relative_to(HERE.parent)} and {RESULTS_MD.relative_to(HERE.parent)}", file=sys.stderr)
+    print(readme_block(report))
+    if args.update_readme:
+        print("updated README.md" if update_readme(report) else "README.md has no performance markers",
+              file=sys.stderr)
     failed = [r["name"] for r in results if not r["ok"]]
     if failed:
         print(f"benchmarks that failed their check or rule: {', '.join(failed)}", file=sys.stderr)
