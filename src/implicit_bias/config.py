@@ -457,9 +457,30 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None) -> 
     return resolve(apply_overrides(raw, overrides or []))
 
 
+def _without_hash_neutral_defaults(table: Mapping[str, Any], keys: Mapping[str, Key]) -> dict:
+    return {name: value for name, value in table.items()
+            if not (name in keys and keys[name].hash_neutral_default and value == keys[name].default)}
+
+
+def _hash_body(resolved: Mapping[str, Any]) -> dict:
+    """The hashed part of a resolved config: without ``versions``, and without the keys marked
+    ``hash_neutral_default`` (added after run directories existed) where they hold their default —
+    so adding such a key never renames an existing run directory."""
+    body = _without_hash_neutral_defaults({k: v for k, v in resolved.items() if k != "versions"}, TOP_LEVEL)
+    for section, (kinds, _) in KINDED_SECTIONS.items():
+        table = body.get(section)
+        if isinstance(table, Mapping) and isinstance(table.get("kind"), str) and table["kind"] in kinds:
+            body[section] = _without_hash_neutral_defaults(table, kinds[table["kind"]])
+    for section, keys in PLAIN_SECTIONS.items():
+        if isinstance(body.get(section), Mapping):
+            body[section] = _without_hash_neutral_defaults(body[section], keys)
+    return body
+
+
 def config_hash(resolved: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a resolved config (without ``versions``)."""
-    body = {k: v for k, v in resolved.items() if k != "versions"}
+    """SHA-256 of the canonical JSON of a resolved config (without ``versions``, and without keys
+    marked ``hash_neutral_default`` that hold their default: see :func:`_hash_body`)."""
+    body = _hash_body(resolved)
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

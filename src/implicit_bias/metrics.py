@@ -8,6 +8,8 @@ Columns (documented in docs/run-directory.md):
 - ``test_loss``: the held-out mean of ½(prediction − target)² (teacher_student, dataset, ratings),
 - ``objective``: L + weight·R, what the trainer minimizes, and ``penalty`` = R,
 - ``test_error``: ‖W − W*‖_F / ‖W*‖_F (NaN without a ground truth),
+- ``test_mse_all_entries``: (1/(n·m)) Σ_ij (W − W*)_ij², the "test error" of Arora et al.'s code
+  (only with a ground truth; :func:`mse_all_entries`),
 - ``param_norm``: √(Σ over all parameter entries of θ²),
 - ``end_to_end_norm``: ‖W‖_F (ℓ2 norm for vectors), ``end_to_end_l1``: Σ|W_ij|,
 - matrix problems: ``singular_values`` (top-k of W), ``effective_rank`` (Roy & Vetterli
@@ -32,7 +34,8 @@ from .models import Params
 from .objective import Objective
 
 
-COLUMN_ORDER = ("loss", "test_error", "test_loss", "param_norm", "singular_values", "effective_rank",
+COLUMN_ORDER = ("loss", "test_error", "test_mse_all_entries", "test_loss", "param_norm", "singular_values",
+                "effective_rank",
                 "balancedness", "nuclear_norm", "nuclear_fro_ratio", "stable_rank", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
                 "modified_loss")
 
@@ -46,6 +49,15 @@ def balancedness(factors: list[jax.Array]) -> jax.Array:
     """max_j ‖W_{j+1}ᵀ W_{j+1} − W_j W_jᵀ‖_F over consecutive factors (0 for depth 1)."""
     gaps = [jnp.linalg.norm(b.T @ b - a @ a.T) for a, b in zip(factors, factors[1:])]
     return jnp.max(jnp.stack(gaps)) if gaps else jnp.zeros(())
+
+
+def mse_all_entries(W: jax.Array, ground_truth: jax.Array) -> jax.Array:
+    """(1/(n·m)) Σ_ij (W_ij − W*_ij)², the mean squared error over ALL entries: the "test error"
+    reported by Arora, Cohen, Hu & Luo (2019)'s code (roosephu/deep_matrix_factorization, main.py
+    ``MatrixCompletion.get_test_loss``). It equals test_error² · ‖W*‖_F²/(n·m); for their 100x100
+    ground truth with ‖W*‖_F = 100 that is test_error² (docs/conventions.md). For vectors, the
+    mean over coordinates."""
+    return jnp.mean((W - ground_truth) ** 2)
 
 
 def param_norm(params: Params) -> jax.Array:
@@ -107,6 +119,8 @@ def compute_metrics(objective: Objective, params: Params, top_k: int, lr: jax.Ar
         "end_to_end_norm": jnp.linalg.norm(W.ravel()),
         "end_to_end_l1": jnp.sum(jnp.abs(W)),
     })
+    if problem.ground_truth is not None:
+        out["test_mse_all_entries"] = mse_all_entries(W, problem.ground_truth)
     if getattr(problem, "X_test", None) is not None:
         out["test_loss"] = problem.test_loss(lambda X: X @ W)
     if getattr(problem, "test_rows", None) is not None:

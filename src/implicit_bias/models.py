@@ -101,15 +101,44 @@ class DeepMatrix(Model):
         scale, kind = cfg["init_scale"], cfg["init"]
         shapes = [(self.dims[j], self.dims[j - 1]) for j in range(1, self.depth + 1)]
         keys = jax.random.split(key, self.depth)
-        if kind == "gaussian":
-            mats = [scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)]
-        elif kind == "identity":
-            mats = [scale * jnp.eye(*s, dtype=dtype) for s in shapes]
-        elif kind == "orthogonal":
-            mats = [scale * _haar_semi_orthogonal(k, s, dtype) for k, s in zip(keys, shapes)]
+        if cfg.get("init_convention", "factor") == "end_to_end":
+            scales = self.end_to_end_factor_scales(kind, scale)
         else:
-            mats = self._balanced(keys[0], scale, dtype)
+            scales = [scale] * self.depth
+        if kind == "gaussian":
+            mats = [c * jax.random.normal(k, s, dtype) for c, k, s in zip(scales, keys, shapes)]
+        elif kind == "identity":
+            mats = [c * jnp.eye(*s, dtype=dtype) for c, s in zip(scales, shapes)]
+        elif kind == "orthogonal":
+            mats = [c * _haar_semi_orthogonal(k, s, dtype) for c, k, s in zip(scales, keys, shapes)]
+        else:
+            mats = self._balanced(keys[0], scales[0], dtype)
         return {f"W{j + 1}": m for j, m in enumerate(mats)}
+
+    def end_to_end_factor_scales(self, kind: str, init_scale: float) -> list[float]:
+        """Per-factor scales when ``init_scale`` = s refers to the end-to-end matrix
+        (``init_convention = "end_to_end"``), the convention of Arora, Cohen, Hu & Luo's code
+        (roosephu/deep_matrix_factorization, main.py ``init_model``), where s is the "average
+        magnitude" of the end-to-end entries:
+
+        - gaussian: W_j has i.i.d. N(0, s^{2/N}/d_j) entries, d_j = dims[j] its number of rows
+          (fan-out). Since E[W_jᵀW_j] = d_j σ_j² I, E‖W_N⋯W_1‖_F² = d_0 Π_j d_j σ_j² = s²·d_0,
+          i.e. E‖W(0)‖_F² = init_scale²·n_cols. For an n×n matrix with hidden width n this is their
+          std s^{1/N}/√n per factor and ‖W(0)‖_F ≈ s√n (their code asserts 0.8 ≤ ‖W(0)‖_F/(s√n) ≤ 1.2).
+        - identity: W_j = s^{1/N}·I (rectangular), so W(0) = s·I as theirs.
+        - orthogonal: W_j = (s√n_cols)^{1/N}·Q_j with Q_j Haar semi-orthogonal, their formula (for a
+          square W every singular value of W(0) is s√n, so ‖W(0)‖_F = s·n).
+        - balanced (not in their code): W0 with N(0, s²/n_rows) entries, E‖W0‖_F² = s²·n_cols as for
+          gaussian; factored as in :meth:`_balanced` (scales[0] is that std).
+        """
+        N = self.depth
+        if kind == "gaussian":
+            return [init_scale ** (1.0 / N) / math.sqrt(self.dims[j]) for j in range(1, N + 1)]
+        if kind == "identity":
+            return [init_scale ** (1.0 / N)] * N
+        if kind == "orthogonal":
+            return [(init_scale * math.sqrt(self.dims[0])) ** (1.0 / N)] * N
+        return [init_scale / math.sqrt(self.dims[-1])] * N
 
     def _balanced(self, key, scale, dtype) -> list[jax.Array]:
         """Arora, Cohen, Golowich & Hu (2019, ICLR), Procedure 1: draw W0 with N(0, scale²)

@@ -8,7 +8,9 @@ scores the predictions with the loss
 
 the mean of ½(prediction − target)² over the m observations. This is the
 project-wide convention (the seeds and peer code disagree: Arora et al.'s
-reference code uses the mean of (·)², twice ours).
+reference code uses the mean of (·)², twice ours). The generated matrix
+problems take ``loss = "mse"`` for theirs, L_mse(W) = (1/m) Σ_i (measure(W)_i − y_i)²
+= 2 L(W): twice the loss and the gradient (:data:`LOSS_WEIGHTS`).
 
 The data depends only on the seed and the ``[problem]`` table: the random key
 is derived from the seed and the name "problem", so changing the model,
@@ -26,6 +28,9 @@ import numpy as np
 
 from .config import ConfigError, end_to_end_shape
 from .keys import named_key
+
+#: c in L(W) = c · (1/m) Σ_i (measure(W)_i − y_i)², by the ``problem.loss`` option (docs/conventions.md).
+LOSS_WEIGHTS = {"half_mse": 0.5, "mse": 1.0}
 
 
 class Problem(eqx.Module):
@@ -54,12 +59,17 @@ class Problem(eqx.Module):
         """The same problem restricted to the observations ``idx`` (a minibatch)."""
         raise NotImplementedError
 
+    def loss_weight(self) -> float:
+        """c in L = c · mean of (prediction − target)²: ½ here, ``LOSS_WEIGHTS[loss]`` for the
+        problems with a ``loss`` option."""
+        return LOSS_WEIGHTS["half_mse"]
+
     def residual_loss(self, predictions: jax.Array) -> jax.Array:
-        """Mean of ½(prediction − target)² over the observations."""
-        return 0.5 * jnp.mean((predictions - self.targets) ** 2)
+        """Mean of ½(prediction − target)² over the observations (of (·)² with ``loss = "mse"``)."""
+        return self.loss_weight() * jnp.mean((predictions - self.targets) ** 2)
 
     def loss(self, W: jax.Array) -> jax.Array:
-        """L(W) = mean of ½(𝒜(W)_i − y_i)²."""
+        """L(W) = mean of ½(𝒜(W)_i − y_i)² (no ½ with ``loss = "mse"``)."""
         return self.residual_loss(self.measure(W))
 
     def test_loss(self, predict) -> jax.Array:
@@ -124,10 +134,14 @@ class MatrixCompletion(Problem):
     test_rows: jax.Array | None = None
     test_cols: jax.Array | None = None
     test_values: jax.Array | None = None
+    loss_kind: str = eqx.field(static=True, default="half_mse")
 
     @property
     def shape(self):
         return self.matrix_shape
+
+    def loss_weight(self) -> float:
+        return LOSS_WEIGHTS[self.loss_kind]
 
     def held_out_loss(self, W: jax.Array) -> jax.Array:
         """Mean of ½(W_ij − value)² over the held-out entries (``ratings``); NaN without them."""
@@ -141,7 +155,7 @@ class MatrixCompletion(Problem):
     def take(self, idx):
         return MatrixCompletion(targets=self.targets[idx], ground_truth=self.ground_truth, rows=self.rows[idx],
                                 cols=self.cols[idx], matrix_shape=self.matrix_shape, test_rows=self.test_rows,
-                                test_cols=self.test_cols, test_values=self.test_values)
+                                test_cols=self.test_cols, test_values=self.test_values, loss_kind=self.loss_kind)
 
     def adjoint(self, r):
         return jnp.zeros(self.matrix_shape, r.dtype).at[self.rows, self.cols].add(r)
@@ -160,16 +174,21 @@ class MatrixSensing(Problem):
     """y_i = ⟨A_i, W*⟩ (+ noise) with sensing matrices A ∈ ℝ^{m×n_rows×n_cols}."""
 
     A: jax.Array
+    loss_kind: str = eqx.field(static=True, default="half_mse")
 
     @property
     def shape(self):
         return self.A.shape[1:]
 
+    def loss_weight(self) -> float:
+        return LOSS_WEIGHTS[self.loss_kind]
+
     def measure(self, W):
         return jnp.einsum("mij,ij->m", self.A, W)
 
     def take(self, idx):
-        return MatrixSensing(targets=self.targets[idx], ground_truth=self.ground_truth, A=self.A[idx])
+        return MatrixSensing(targets=self.targets[idx], ground_truth=self.ground_truth, A=self.A[idx],
+                             loss_kind=self.loss_kind)
 
     def adjoint(self, r):
         return jnp.einsum("mij,m->ij", self.A, r)
@@ -217,7 +236,7 @@ def _matrix_completion(cfg, key) -> MatrixCompletion:
     rows, cols = flat // m, flat % m
     values = W_star[rows, cols] + cfg["noise"] * jax.random.normal(kn, (cfg["n_obs"],))
     return MatrixCompletion(targets=values, ground_truth=W_star, rows=rows.astype(jnp.int32),
-                            cols=cols.astype(jnp.int32), matrix_shape=(n, m))
+                            cols=cols.astype(jnp.int32), matrix_shape=(n, m), loss_kind=cfg["loss"])
 
 
 def _matrix_sensing(cfg, key) -> MatrixSensing:
@@ -235,7 +254,7 @@ def _matrix_sensing(cfg, key) -> MatrixSensing:
         a = jax.random.normal(ka, (k, n))
         A = jnp.einsum("ij,kj,lj->kil", Q, a, Q)
     y = jnp.einsum("kij,ij->k", A, W_star) + cfg["noise"] * jax.random.normal(kn, (k,))
-    return MatrixSensing(targets=y, ground_truth=W_star, A=A)
+    return MatrixSensing(targets=y, ground_truth=W_star, A=A, loss_kind=cfg["loss"])
 
 
 def _razin_2x2(cfg, key) -> MatrixCompletion:

@@ -23,6 +23,10 @@ class Key:
     exclusive_minimum: bool = False
     maximum: float | None = None
     nullable: bool = False
+    #: True for a key added after run directories existed whose default reproduces the behaviour
+    #: from before it: at that default it is left out of ``config_hash``, so old run directories
+    #: keep their names and caches (any other value is hashed as usual).
+    hash_neutral_default: bool = False
 
     def describe(self) -> str:
         """Allowed values, as the error messages and docs state them."""
@@ -50,6 +54,18 @@ def _choice(default, doc, *choices):
     return Key("str", default, doc, choices=tuple(choices))
 
 
+def _later_choice(default, doc, *choices):
+    """A choice added after run directories existed; its default is left out of the config hash."""
+    return Key("str", default, doc, choices=tuple(choices), hash_neutral_default=True)
+
+
+#: ``problem.loss`` of the generated matrix problems (docs/conventions.md).
+_MATRIX_LOSS = _later_choice(
+    "half_mse", "Training loss: half_mse = mean over observations of ½(prediction − target)² (this project); "
+    "mse = mean of (prediction − target)², no ½ (Arora et al. 2019's code, roosephu/deep_matrix_factorization): "
+    "twice the loss and its gradient, and what `stop_loss` is compared with.", "half_mse", "mse")
+
+
 TOP_LEVEL: dict[str, Key] = {
     "name": Key("str", "experiment", "Run name; the run directory is `<name>-<8 hex of the config hash>`."),
     "seed": _int(0, "One integer seed; split by name into problem / init / sampling keys.", minimum=0,
@@ -75,6 +91,7 @@ PROBLEMS: dict[str, dict[str, Key]] = {
         "target_norm": _float(100.0, "Frobenius norm of W* (Arora et al. 2019 use 100 for 100x100 rank 5).",
                               minimum=0.0, exclusive=True),
         "noise": _float(0.0, "Standard deviation of Gaussian noise on the observed values.", minimum=0.0),
+        "loss": _MATRIX_LOSS,
     },
     "matrix_sensing": {
         "n_rows": _int(20, "Rows of the matrix.", minimum=1),
@@ -85,6 +102,7 @@ PROBLEMS: dict[str, dict[str, Key]] = {
                                 "gaussian", "symmetric_gaussian", "commuting"),
         "target_norm": _float(1.0, "Frobenius norm of W*.", minimum=0.0, exclusive=True),
         "noise": _float(0.0, "Standard deviation of Gaussian noise on y.", minimum=0.0),
+        "loss": _MATRIX_LOSS,
     },
     "razin_2x2": {},
     "teacher_student": {
@@ -125,8 +143,13 @@ MODELS: dict[str, dict[str, Key]] = {
                      "default max(n_rows, n_cols).", minimum=1, nullable=True),
         "init": _choice("gaussian", "Initialization of the factors (see docs/config.md).",
                         "gaussian", "balanced", "identity", "orthogonal"),
-        "init_scale": _float(1e-3, "Scale of the initialization (convention depends on `init`).",
-                             minimum=0.0, exclusive=True),
+        "init_scale": _float(1e-3, "Scale of the initialization (convention depends on `init` and "
+                             "`init_convention`).", minimum=0.0, exclusive=True),
+        "init_convention": _later_choice(
+            "factor", "What `init_scale` measures: factor = each factor's entries/multiplier (this project); "
+            "end_to_end = the end-to-end matrix, as in Arora et al. 2019's code: gaussian factors have std "
+            "init_scale^(1/N)/√(fan-out), so E‖W(0)‖_F² = init_scale²·n_cols (see docs/config.md).",
+            "factor", "end_to_end"),
     },
     "symmetric": {
         "width": _int(None, "Columns of U in W = U Uᵀ; default n_rows.", minimum=1, nullable=True),
