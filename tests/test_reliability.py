@@ -136,6 +136,24 @@ def test_a_damaged_run_is_reported_by_ls_and_repaired(runs, kind, tmp_path):
     assert cli(["ls", str(out)])[0] == 0
 
 
+@pytest.mark.parametrize("kind", ["truncated_metrics", "edited_config", "pickled_final"])
+def test_rerunning_the_same_config_reruns_a_damaged_run(runs, kind, tmp_path):
+    """``run`` (and so every sweep) treats a damaged finished run as unfinished: it reruns it
+    instead of returning the damaged files, and the rerun is the original run bit for bit."""
+    out, dirs = runs
+    victim = dirs[1]
+    original_final = arrays(victim / store.FINAL)
+    marker = tmp_path / "UNPICKLED"
+    _damage(kind, victim, marker)
+    result = ib.run(tiny_config("least_squares", seed=1), out=out)
+    assert not result.skipped and result.path == victim
+    assert index.check_run(victim) is None
+    for key, value in original_final.items():
+        np.testing.assert_array_equal(arrays(victim / store.FINAL)[key], value)
+    assert ib.run(tiny_config("least_squares", seed=1), out=out).skipped  # now sound: skipped again
+    assert not marker.exists()
+
+
 def test_an_edited_config_with_no_known_original_is_unrecoverable(tmp_path):
     """Damaged before it was ever indexed, and no sweep.json: the original config (known only by
     its hash, in the directory name) cannot be recovered, so --repair reruns nothing."""

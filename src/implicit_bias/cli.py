@@ -165,7 +165,8 @@ def _cmd_run(args) -> int:
         final = summary["final"]
         print(f"{summary['status']} after {summary['steps']} steps in {summary['wall_seconds']:.1f}s: "
               f"loss {final.get('loss', float('nan')):.3e}, test_error {final.get('test_error', float('nan')):.3e}"
-              f" (loss = mean of ½(prediction − target)²)", file=sys.stderr)
+              f" (loss = mean of {'' if cfg['problem'].get('loss') == 'mse' else '½'}(prediction − target)²)",
+              file=sys.stderr)
     print(result.path)
     return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}.get(summary["status"], EXIT_OK)
 

@@ -29,6 +29,7 @@ METRIC_LABELS = {
     "objective": f"objective L + weight·R (L: {LOSS_CONVENTION})",
     "modified_loss": f"modified loss (L: {LOSS_CONVENTION})",
     "test_error": "test error ‖W − W*‖_F / ‖W*‖_F",
+    "test_mse_all_entries": "test MSE over all entries ‖W − W*‖_F² / (n·m)",
     "effective_rank": "effective rank exp H(σ/Σσ)",
     "param_norm": "parameter norm ‖θ‖₂",
     "nuclear_norm": "nuclear norm ‖W‖_* = Σσᵢ",

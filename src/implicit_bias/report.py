@@ -823,7 +823,8 @@ def render(out: str | Path, x: str | None = None, y: str | None = None, hue: str
         notes.append(sweep_note)
     if choice.x is None:
         notes.append("No parameter varies among the runs: there is no final-metric-against-parameter figure.")
-    notes.append("Loss convention: every loss is the mean over the observations of ½(prediction − target)².")
+    notes.append("Loss convention: every loss is the mean over the observations of ½(prediction − target)² "
+                 "(without the ½ in runs with problem.loss = \"mse\", the reference code's convention).")
 
     title = f"Sweep report: {out.resolve().name}"
     generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -840,7 +841,7 @@ def render(out: str | Path, x: str | None = None, y: str | None = None, hue: str
         f'<section id="runs-section"><h2>Runs ({len(runs)})</h2>',
         '<p class="note">Ordered by the swept parameters, then seed. Click a column header to sort (again to '
         "reverse); missing values stay last. "
-        "Losses are the mean of ½(prediction − target)².</p>",
+        "Losses are the mean of ½(prediction − target)² (without the ½ where problem.loss = &quot;mse&quot;).</p>",
         _runs_table(pd.concat([g.runs for g in groups]), choice),  # first order: by parameters, then seed
         "</section>",
         '<section id="figures"><h2>Figures</h2>',

@@ -100,12 +100,19 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 
 def finished_summary(run_dir: Path, config_hash: str) -> dict | None:
-    """The summary of a finished run in ``run_dir`` with this config hash, else None."""
+    """The summary of a finished, undamaged run in ``run_dir`` with this config hash, else None.
+
+    A finished run whose files fail :func:`implicit_bias.index.check_run` (truncated parquet,
+    config.json edited after the run, pickled or foreign npz) counts as not finished, so
+    re-running the same config or sweep reruns it — the same repair as ``ls --repair``."""
     try:
         summary = read_json(run_dir / SUMMARY)
         config = read_json(run_dir / CONFIG)
     except (OSError, ValueError):
         return None
     if summary.get("status") in FINISHED_STATUSES and config.get("config_hash") == config_hash:
-        return summary
+        from .index import check_run  # index imports this module
+
+        if check_run(run_dir) is None:
+            return summary
     return None
