@@ -38,10 +38,13 @@ MODULES = {
     "arora-deep-completion": "arora_deep_completion",
     "razin-rank-not-norms": "razin_rank_not_norms",
     "saxe-deep-linear": "saxe_deep_linear",
+    "depth-low-rank": "depth_low_rank",
     "woodworth-kernel-rich": "woodworth_kernel_rich",
     "gunasekar-completion": "gunasekar_completion",
     "zhao-normalized-nuclear": "zhao_normalized_nuclear",
     "ntk-lazy": "ntk_lazy",
+    "sam-diagonal": "sam_diagonal",
+    "sam-flatness": "sam_flatness",
 }
 
 
