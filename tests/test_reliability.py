@@ -393,3 +393,44 @@ def test_config_strings_are_data(tmp_path):
     assert len(ib.load(tmp_path / "runs", where=f'name == "{name}"')) == 1
     assert not marker.exists()
     assert os.sep not in result.path.name and ".." not in result.path.name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_aborts_a_sweep_with_130_and_a_rerun_finishes_it(tmp_path):
+    """Ctrl-C in a terminal signals the whole foreground process group (the sweep and its
+    workers): one line, exit 130, no traceback; re-running the sweep finishes every run once."""
+    import signal
+    import time
+
+    from conftest import tiny_toml
+
+    toml = tiny_toml(tmp_path, "least_squares", problem__n_samples=30, problem__noise=0.5,
+                     trainer__steps=400_000, trainer__log_every=1000, trainer__lr=0.05)
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "implicit_bias.cli", "sweep", str(toml), "--grid", "seed=0:6",
+               "--jobs", "2", "--batch", "off", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, env=subprocess_env(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/config.json")):  # a worker has started a run
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no run started"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "implicit-bias: aborted"
+    finished_before = {p.parent.name for p in out.glob("*/summary.json")}
+    assert len(finished_before) < 6
+
+    rerun = subprocess.run(command, capture_output=True, text=True, env=subprocess_env(), timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    runs = ib.load(out)
+    assert sorted(runs["seed"]) == list(range(6)) and index.damaged(out).empty
+    assert set(runs["status"]) == {"max_steps"}
