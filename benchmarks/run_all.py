@@ -330,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or BENCHMARKS:
         print(f"== {name}", file=sys.stderr, flush=True)
         results.append(run_benchmark(name, BENCHMARKS[name]["quick" if args.quick else "full"]))
+    if args.only and LATEST_JSON.exists():  # keep the other benchmarks' last results beside the new ones
+        previous = json.loads(LATEST_JSON.read_text(encoding="utf-8"))
+        if previous.get("quick") == args.quick:
+            fresh = {r.get("name") for r in results}
+            results = [r for r in previous.get("benchmarks", []) if r.get("name") not in fresh] + results
+            order = list(BENCHMARKS)
+            results.sort(key=lambda r: order.index(r["name"]) if r.get("name") in order else len(order))
     report = {
         "command": "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
                    + (f" --only {' '.join(args.only)}" if args.only else ""),
