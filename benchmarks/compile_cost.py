@@ -10,7 +10,7 @@ Work: ``implicit_bias.run`` (no output directory, nothing on disk) of the gd_ste
    chunk and of the logged metrics, one GD step, the metrics row;
 2. **new lr, init_scale and seed**: the same call with lr 5 → 2, init_scale 1e-3 → 3e-3, seed 0 → 7:
    wall seconds and the number of XLA backend compilations (a ``jax.monitoring`` listener on
-   ``/jax/core/compile/backend_compile_duration``, the counter of tests/test_trainers.py
+   ``/jax/core/compile/backend_compile_duration``, implicit_bias.diagnostics.CompileCounter, also used by tests/test_trainers.py
    ``test_new_lr_seed_init_scale_do_not_recompile``); must be 0;
 3. **negative control**: depth 3 → 4 (new parameter shapes) must recompile (count > 0), so the
    counter is seen to work;
@@ -30,32 +30,11 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import jax  # noqa: E402
 
 import implicit_bias as ib  # noqa: E402
+from implicit_bias.diagnostics import CompileCounter  # noqa: E402
 
 NAME = "compile_cost"
-EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-class CompileCounter:
-    """Counts XLA backend compilations (jax.monitoring events) while active."""
-
-    def __init__(self):
-        self.count = 0
-
-    def _listener(self, event, duration, **kwargs):
-        if event == EVENT:
-            self.count += 1
-
-    def __enter__(self):
-        jax.monitoring.register_event_duration_secs_listener(self._listener)
-        return self
-
-    def __exit__(self, *exc):
-        jax.monitoring.unregister_event_duration_listener(self._listener)
-
-
 def _timed_run(cfg: dict) -> tuple[float, int, str]:
     with CompileCounter() as counter:
         started = time.perf_counter()

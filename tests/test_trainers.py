@@ -18,6 +18,7 @@ import pytest
 
 import implicit_bias as ib
 from implicit_bias import config as config_mod
+from implicit_bias.diagnostics import CompileCounter
 from implicit_bias.keys import named_key
 from implicit_bias.run import Experiment, as_config, load_run
 from implicit_bias.trainers import train
@@ -298,26 +299,6 @@ def test_huge_lr_diverges(trainer):
 
 # =========================================================================== compile reuse
 
-class _CompileCounter:
-    """Counts XLA backend compilations (jax.monitoring) while active."""
-
-    EVENT = "/jax/core/compile/backend_compile_duration"
-
-    def __init__(self):
-        self.count = 0
-
-    def _listener(self, event, duration, **kwargs):
-        if event == self.EVENT:
-            self.count += 1
-
-    def __enter__(self):
-        jax.monitoring.register_event_duration_secs_listener(self._listener)
-        return self
-
-    def __exit__(self, *exc):
-        jax.monitoring.unregister_event_duration_listener(self._listener)
-
-
 def _train_chunk_cache_size() -> int | None:
     cached = getattr(train_chunk, "_cached", None)
     return cached._cache_size() if hasattr(cached, "_cache_size") else None
@@ -331,14 +312,14 @@ def test_new_lr_seed_init_scale_do_not_recompile():
     size = _train_chunk_cache_size()
     second = _cfg({"kind": "sgd", "lr": 0.01, "steps": 30, "log_every": 10, "batch_size": 4, "label_noise": 0.3,
                    "weight_decay": 0.1}, model={**model, "init_scale": 0.2}, problem=SENSING, seed=7)
-    with _CompileCounter() as counter:
+    with CompileCounter() as counter:
         result = ib.run(second)
     assert result.status == "max_steps"
     assert counter.count == 0
     if size is not None:
         assert _train_chunk_cache_size() == size
     # Negative control (the counter works): a new batch size is a new static shape.
-    with _CompileCounter() as counter:
+    with CompileCounter() as counter:
         ib.run({**second, "trainer": {**second["trainer"], "batch_size": 5}})
     assert counter.count > 0
     if size is not None:
@@ -348,7 +329,7 @@ def test_new_lr_seed_init_scale_do_not_recompile():
 def test_new_lr_t_max_tolerances_do_not_recompile_the_flow():
     model = {"kind": "deep_matrix", "depth": 2, "init_scale": 0.5}
     ib.run(_cfg({"kind": "modified_flow", "lr": 0.1, "t_max": 1.0, "log_dt": 0.5}, model=model, problem=SENSING))
-    with _CompileCounter() as counter:
+    with CompileCounter() as counter:
         result = ib.run(_cfg({"kind": "modified_flow", "lr": 0.03, "t_max": 2.0, "log_dt": 0.25, "rtol": 1e-9,
                               "atol": 1e-11, "stop_loss": 1e-9}, model={**model, "init_scale": 0.3},
                              problem=SENSING, seed=4))
