@@ -26,13 +26,13 @@ from __future__ import annotations
 import gd_steps  # noqa: I001  (first: pins the threads before jax / numpy are imported)
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 
 import implicit_bias as ib  # noqa: E402
 from implicit_bias.diagnostics import CompileCounter  # noqa: E402
+from common import write_json_out  # noqa: E402
 
 NAME = "compile_cost"
 def _timed_run(cfg: dict) -> tuple[float, int, str]:
@@ -109,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run()
     result["details_md"] = table_md(result)
     print(result["details_md"])
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2, default=str)
+    write_json_out(args.json_out, result)
     return 0 if result["check"]["passed"] else 1
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import gd_steps  # noqa: I001  (first: pins the threads before jax / numpy are imported)
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -43,6 +42,7 @@ from scipy.integrate import solve_ivp  # noqa: E402
 
 from implicit_bias.run import Experiment, as_config  # noqa: E402
 from implicit_bias.trainers.flow import ICOEFF, PCOEFF, flow_interval, flow_vector_field  # noqa: E402
+from common import write_json_out  # noqa: E402
 
 NAME = "flow"
 T_MAX = 1e4
@@ -235,9 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     print(result["details_md"])
     r = result["ratios"]["scipy RK45 CPU time / ours"]
     print(f"scipy RK45 CPU time / ours: median {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2, default=str)
+    write_json_out(args.json_out, result)
     return 0 if result["check"]["passed"] else 1
 
 

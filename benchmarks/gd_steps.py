@@ -57,7 +57,6 @@ _IMPORTED_TOO_EARLY = sorted(m for m in ("jax", "numpy") if m in sys.modules)
 os.environ.update(THREAD_ENV)
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
@@ -71,6 +70,7 @@ from implicit_bias.keys import named_key  # noqa: E402
 from implicit_bias.run import Experiment, as_config  # noqa: E402
 from implicit_bias.trainers import OPTIMIZERS, Carry, StepSpec, hyperparameters, train_chunk  # noqa: E402
 from implicit_bias.trainers.loop import RUNNING  # noqa: E402
+from common import write_json_out  # noqa: E402
 
 NAME = "gd_steps"
 CHECK_TOL = 1e-10
@@ -609,9 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(profile_table(result["profile"]))
         result["details_md"] += "\n\n" + profile_table(result["profile"])
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2, default=str)
+    write_json_out(args.json_out, result)
     return 0 if result["check"]["passed"] else 1
 
 

@@ -19,7 +19,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -30,6 +29,7 @@ import implicit_bias  # noqa: E402, F401  (float64, one BLAS thread)
 from implicit_bias.baselines import min_nuclear_norm  # noqa: E402
 from implicit_bias.config import resolve  # noqa: E402
 from implicit_bias.problems import make_problem  # noqa: E402
+from common import write_json_out  # noqa: E402
 
 OURS = {"solver": "first_order", "tol": 1e-9}
 PEER = {"solver": "cvxpy", "scs_eps": 1e-8}
@@ -96,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in result["ratios"].items():
         print(f"{name}: median {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
     print(f"Rule ({result['rule']}): {'kept' if result['rule_passed'] else 'MISSED'}")
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2, default=str)
+    write_json_out(args.json_out, result)
     return 0 if result["check"]["passed"] else 1
 
 

@@ -27,7 +27,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -37,6 +36,7 @@ from scipy.optimize import minimize  # noqa: E402
 
 import implicit_bias  # noqa: E402, F401
 from implicit_bias.baselines import min_norm, q_alpha, q_alpha_potential  # noqa: E402
+from common import write_json_out  # noqa: E402
 
 NAME = "q_alpha"
 ALPHAS = (0.1, 0.3, 1.0)
@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(result["details_md"])
     for name, r in result["ratios"].items():
         print(f"{name}: median {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2, default=str)
+    write_json_out(args.json_out, result)
     return 0 if result["check"]["passed"] else 1
 
 

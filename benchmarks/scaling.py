@@ -32,7 +32,6 @@ from __future__ import annotations
 import gd_steps  # noqa: I001  (first: pins the threads before jax / numpy are imported)
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -43,6 +42,7 @@ import numpy as np  # noqa: E402
 
 from implicit_bias.run import Experiment, as_config  # noqa: E402
 from implicit_bias.trainers.loop import RUNNING  # noqa: E402
+from common import write_json_out  # noqa: E402
 
 NAME = "scaling"
 TARGET_FLOP_SECONDS = 0.15  # aim for this much CPU time per timed chunk
@@ -219,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.sizes, args.depths, args.repeats, args.gather_n_obs)
     result["details_md"] = table_md(result)
     print(result["details_md"])
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2, default=str)
+    write_json_out(args.json_out, result)
     return 0
 
 

@@ -61,6 +61,7 @@ import numpy as np  # noqa: E402
 import implicit_bias  # noqa: E402,F401  (switches on float64)
 from implicit_bias import batched  # noqa: E402
 from implicit_bias.run import Experiment, as_config, run as run_one  # noqa: E402
+from common import write_json_out  # noqa: E402
 
 NAME = "sweeps"
 CHECK_TOL_SEPARATE = 1e-12
@@ -371,9 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         features = [int(x) for x in args.size_features.split(",")]
         result["sizes"] = sizes(features, members=16, steps=1000, repeats=3)
     print(table(result))
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2, default=str)
+    write_json_out(args.json_out, result)
     return 0 if result["check"]["passed"] else 1
 
 
