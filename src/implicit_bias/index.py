@@ -122,6 +122,16 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _read_json(run_dir: Path, name: str) -> tuple[Any, tuple[str, str] | None]:
+    """``(content, None)``, or ``(None, (name, problem))`` when the JSON file is missing or unreadable."""
+    try:
+        return store.read_json(run_dir / name), None
+    except FileNotFoundError:
+        return None, (name, "missing")
+    except (OSError, ValueError) as exc:
+        return None, (name, f"unreadable ({type(exc).__name__}: {_short(exc)})")
+
+
 def check_run(run_dir: str | Path) -> tuple[str, str] | None:
     """``(file, problem)`` for the first damaged file of a finished run directory, None if sound.
 
@@ -135,12 +145,9 @@ def check_run(run_dir: str | Path) -> tuple[str, str] | None:
     from .config import config_hash
 
     run_dir = Path(run_dir)
-    try:
-        config = store.read_json(run_dir / store.CONFIG)
-    except FileNotFoundError:
-        return store.CONFIG, "missing"
-    except (OSError, ValueError) as exc:
-        return store.CONFIG, f"unreadable ({type(exc).__name__}: {_short(exc)})"
+    config, finding = _read_json(run_dir, store.CONFIG)
+    if finding:
+        return finding
     if not isinstance(config, dict) or not isinstance(config.get("config_hash"), str):
         return store.CONFIG, "not a run config (no config_hash)"
     recorded = config["config_hash"]
@@ -154,12 +161,9 @@ def check_run(run_dir: str | Path) -> tuple[str, str] | None:
     suffix = run_dir.name.rsplit("-", 1)[-1]
     if suffix != recorded[:8]:
         return store.CONFIG, f"config_hash {recorded[:8]} does not match the directory name (…-{suffix})"
-    try:
-        summary = store.read_json(run_dir / store.SUMMARY)
-    except FileNotFoundError:
-        return store.SUMMARY, "missing"
-    except (OSError, ValueError) as exc:
-        return store.SUMMARY, f"unreadable ({type(exc).__name__}: {_short(exc)})"
+    summary, finding = _read_json(run_dir, store.SUMMARY)
+    if finding:
+        return finding
     if not isinstance(summary, dict) or not isinstance(summary.get("status"), str):
         return store.SUMMARY, "not a run summary (no status)"
     try:
