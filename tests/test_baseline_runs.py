@@ -47,12 +47,13 @@ def test_matrix_baselines_report_rank_measures():
 def test_ntk_regression_is_kernel_regression_with_the_analytic_ntk():
     """t = ∞ (time = 0): the held-out predictions are Θ(X_test, X) Θ(X, X)⁻¹ Y (f0 = 0 at infinite
     width); a finite time gives the linearized dynamics f(t) = (I − e^{−Θt/n})Y on the training set."""
-    from implicit_bias.baselines import ntk_relu
-    from implicit_bias.problems import make_problem
+    from implicit_bias.baselines.estimators import ntk_relu
+    from implicit_bias.core.problems import make_problem
+    from implicit_bias.settings import section_settings
 
     problem = {"kind": "teacher_student", "n_samples": 30, "n_features": 4, "n_test": 100}
     result = ib.run({"problem": problem, "baseline": {"kind": "ntk_regression", "kernel": "analytic"}})
-    data = make_problem(result.config["problem"], result.config["seed"])
+    data = make_problem(section_settings("problem", result.config["problem"]), result.config["seed"])
     X, Y, X_test, Y_test = (np.asarray(a) for a in (data.X, data.targets, data.X_test, data.y_test))
     predictions = ntk_relu(X_test, X) @ np.linalg.solve(ntk_relu(X), Y)
     expected = 0.5 * np.mean((predictions - Y_test) ** 2)

@@ -18,14 +18,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import implicit_bias as ib  # noqa: E402
-from implicit_bias import baselines as bl  # noqa: E402
-from implicit_bias import theory  # noqa: E402
-from implicit_bias.config import resolve  # noqa: E402
-from implicit_bias.problems import make_problem  # noqa: E402
+from implicit_bias.baselines import estimators as bl  # noqa: E402
+from implicit_bias.core import theory  # noqa: E402
+from implicit_bias.settings import resolve, section_settings  # noqa: E402
+from implicit_bias.core.problems import make_problem  # noqa: E402
 
 
 def _problem(seed=0, **problem):
-    return make_problem(resolve({"problem": problem, "model": {"kind": "linear"}})["problem"], seed)
+    return make_problem(section_settings("problem", resolve({"problem": problem, "model": {"kind": "linear"}})["problem"]),
+                        seed)
 
 
 def _least_squares(seed=0, **kw):

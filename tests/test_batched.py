@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from implicit_bias import batched
-from implicit_bias.config import ConfigError, run_dir_name
-from implicit_bias.run import Experiment, as_config, run
-from implicit_bias.sweep import execute, expand
+from implicit_bias.execution import batched
+from implicit_bias.settings import ConfigError, run_dir_name
+from implicit_bias.execution.single import Experiment, as_config, run
+from implicit_bias.sweeps.sweep import execute, expand
 
 RTOL = 1e-12
 

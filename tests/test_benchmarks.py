@@ -28,7 +28,7 @@ def bench_modules():
 
 
 def _xla_flops_of_gd_step(gd_steps, n: int, depth: int) -> float:
-    from implicit_bias.run import Experiment, as_config
+    from implicit_bias.execution.single import Experiment, as_config
 
     cfg = {**gd_steps.CONFIG, "problem": {**gd_steps.CONFIG["problem"], "n_rows": n, "n_cols": n,
                                           "n_obs": min(2000, n * n // 2)},

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import implicit_bias as ib
-from implicit_bias import checkpoint
+from implicit_bias.rundir import checkpoint
 
 CONFIG = {"name": "resume",
           "problem": {"kind": "matrix_completion", "n_rows": 20, "n_cols": 20, "rank": 2, "n_obs": 150,

@@ -29,7 +29,7 @@ import pytest
 import implicit_bias as ib
 from conftest import subprocess_env, tiny_config, tiny_toml
 from implicit_bias import cli
-from implicit_bias.config import config_hash, load
+from implicit_bias.settings import config_hash, load
 
 FILES = {"config.json", "metrics.parquet", "summary.json", "final.npz", "problem.npz"}
 BAR = re.compile(r"it/s|step/s|s/it|s/step|\d+%\|")  # what a tqdm bar prints

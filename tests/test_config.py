@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_config, tiny_toml
-from implicit_bias import config
-from implicit_bias.config import ConfigError, config_hash, resolve
+from implicit_bias import settings as config
+from implicit_bias.settings import resolution
+from implicit_bias.settings.values import _check_value
+from implicit_bias.settings import ConfigError, config_hash, resolve
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 
@@ -75,7 +77,7 @@ def test_resolve_fills_every_default_of_a_minimal_config():
 def test_resolve_fills_every_default_of_every_kind(monkeypatch, section, kind):
     # Cross-field checks (e.g. a ratings problem needs a path) are tested elsewhere; here only the
     # per-table filling of defaults is under test, for every kind of every section.
-    monkeypatch.setattr(config, "_check_consistency", lambda cfg: None)
+    monkeypatch.setattr(resolution, "_check_consistency", lambda resolved: None)
     raw = {"problem": {"kind": "matrix_completion"}, "model": {"kind": "linear"}, section: {"kind": kind}}
     table = resolve(raw)[section]
     keys = config.KINDED_SECTIONS[section][0][kind]
@@ -90,7 +92,7 @@ def test_every_default_passes_its_own_validation():
     for path, spec in _all_specs():
         if spec.default is None:
             assert spec.nullable, path
-        config._check_value(path, spec, spec.default)
+        _check_value(path, spec, spec.default)
 
 
 def _all_specs():

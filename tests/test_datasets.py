@@ -13,8 +13,9 @@ def test_bundled_diabetes_has_a_standardized_train_test_split():
     assert result.end_to_end.shape == (10,)
     assert np.isfinite(result.summary["final"]["test_loss"])
     # 442 rows: 88 held out, 354 for training (what problem.npz stores)
-    from implicit_bias.problems import make_problem
-    problem = make_problem(result.config["problem"], result.config["seed"])
+    from implicit_bias.core.problems import make_problem
+    from implicit_bias.settings import section_settings
+    problem = make_problem(section_settings("problem", result.config["problem"]), result.config["seed"])
     assert problem.X.shape == (354, 10) and problem.X_test.shape == (88, 10)
     np.testing.assert_allclose(np.asarray(problem.X).mean(0), 0.0, atol=1e-12)
 

@@ -16,7 +16,7 @@ import pytest
 
 import implicit_bias as ib
 from implicit_bias.cli import main
-from implicit_bias.explain import explain
+from implicit_bias.analysis.explain import explain
 
 
 def _diagonal_run(tmp_path, alpha: float, lr: float, steps: int):

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import implicit_bias as ib
-from implicit_bias.models import DeepMatrix, MLP
-from implicit_bias.spectral import function_spectrum
+from implicit_bias.core.models import DeepMatrix, MLP
+from implicit_bias.core.spectral import function_spectrum
+from implicit_bias.settings import resolve_section
 
 
 def test_equals_singular_values_of_a_linear_map():
@@ -19,7 +20,8 @@ def test_equals_singular_values_of_a_linear_map():
 
 def test_equals_singular_values_of_a_deep_linear_network():
     model = DeepMatrix(shape=(5, 6), dims=(6, 8, 8, 5))
-    params = model.init(jax.random.key(2), {"init": "gaussian", "init_scale": 0.5}, jnp.float64)
+    params = model.init(jax.random.key(2), resolve_section("model", {"kind": "deep_matrix", "init": "gaussian",
+                                                                      "init_scale": 0.5}), jnp.float64)
     X = jax.random.normal(jax.random.key(3), (20, 6))
     s = function_spectrum(lambda p, X: X @ model.end_to_end(p).T, params, X)
     expected = np.linalg.svd(np.asarray(model.end_to_end(params)), compute_uv=False)
@@ -29,7 +31,7 @@ def test_equals_singular_values_of_a_deep_linear_network():
 def test_a_linear_activation_mlp_collapses_to_its_product_vector():
     """A scalar-output MLP with φ = identity is x ↦ wᵀx: one singular value, equal to ‖w‖."""
     model = MLP(shape=(6,), widths=(16,), activation="linear", bias=False, parameterization="ntk")
-    params = model.init(jax.random.key(4), {"init_scale": 1.0}, jnp.float64)
+    params = model.init(jax.random.key(4), resolve_section("model", {"kind": "mlp", "init_scale": 1.0}), jnp.float64)
     X = jax.random.normal(jax.random.key(5), (25, 6))
     w = jax.grad(lambda x: model.apply(params, x[None])[0])(jnp.zeros(6))
     s = function_spectrum(model.apply, params, X)

@@ -2,8 +2,8 @@
 keys, missing sections, huge/negative/NaN numbers, unicode names, deeply nested tables) and checks
 the bad-input contract:
 
-* Python API: :func:`implicit_bias.config.resolve` (and ``apply_overrides``/``load``) either returns
-  a config or raises :class:`~implicit_bias.config.ConfigError` whose ``.key`` is a non-empty dotted
+* Python API: :func:`implicit_bias.settings.resolve` (and ``apply_overrides``/``load``) either returns
+  a config or raises :class:`~implicit_bias.settings.ConfigError` whose ``.key`` is a non-empty dotted
   path the document has or the schema expects -- never any other exception type.
 * CLI: ``implicit-bias run`` exits 0 or 2; on 2 it prints exactly ONE stderr line
   ``implicit-bias: error: <key>: <message>`` (the same ConfigError the Python API raises), no
@@ -29,8 +29,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import BASES
-from implicit_bias import cli, config
-from implicit_bias.config import ConfigError
+from implicit_bias import cli
+from implicit_bias import settings as config
+from implicit_bias.settings import ConfigError
 
 PREFIX = "implicit-bias: error: "
 

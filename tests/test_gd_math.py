@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 import implicit_bias as ib
-from implicit_bias.problems import make_problem
-from implicit_bias.run import Experiment, as_config
+from implicit_bias.core.problems import make_problem
+from implicit_bias.settings import section_settings
+from implicit_bias.execution.single import Experiment, as_config
 
 
 def _loglog_slope(xs, ys) -> float:
@@ -41,7 +42,8 @@ def _ls_data(result) -> tuple[np.ndarray, np.ndarray]:
     """X and y as written to problem.npz, checked against a regeneration from the config."""
     with np.load(result.path / "problem.npz", allow_pickle=False) as data:
         X, y = data["X"], data["y"]
-    again = make_problem(result.config["problem"], result.config["seed"], result.config["dtype"])
+    again = make_problem(section_settings("problem", result.config["problem"]), result.config["seed"],
+                         result.config["dtype"])
     np.testing.assert_array_equal(np.asarray(again.X), X)
     np.testing.assert_array_equal(np.asarray(again.targets), y)
     return X, y
@@ -113,7 +115,7 @@ def test_gd_from_zero_gives_the_minimum_norm_interpolator(tmp_path):
 def test_gd_step_size_condition_is_sharp():
     # Negative control of the step size: for η > 2/λ_max the top eigen-direction of H is
     # amplified by |1 − ηλ_max| > 1 per step and GD diverges; just below 2/λ_max it converges.
-    problem = make_problem(as_config(_ls_config(1.0, 0.1, 1))["problem"], 3)
+    problem = make_problem(section_settings("problem", as_config(_ls_config(1.0, 0.1, 1))["problem"]), 3)
     X = np.asarray(problem.X)
     lam_max = np.linalg.eigvalsh(X.T @ X / X.shape[0]).max()
     stable = ib.run(_ls_config(init_scale=1.0, lr=1.9 / lam_max, steps=4000))

@@ -63,9 +63,9 @@ import pytest  # noqa: E402
 from scipy.optimize import linprog  # noqa: E402
 
 import implicit_bias as ib  # noqa: E402
-from implicit_bias import baselines  # noqa: E402
-from implicit_bias.config import resolve  # noqa: E402
-from implicit_bias.run import Experiment  # noqa: E402
+from implicit_bias.baselines import estimators as baselines  # noqa: E402
+from implicit_bias.settings import resolve  # noqa: E402
+from implicit_bias.execution.single import Experiment  # noqa: E402
 
 N, M, SEED = 8, 4, 6
 ALPHAS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import implicit_bias  # noqa: F401  (switches on float64)
-from implicit_bias.config import end_to_end_shape
+from implicit_bias.settings import end_to_end_shape, resolve_section, section_settings
 from implicit_bias.keys import named_key
 from implicit_bias.metrics import balancedness
-from implicit_bias.models import make_model
-from implicit_bias.problems import make_problem
-from implicit_bias.run import Experiment, as_config
+from implicit_bias.core.models import make_model
+from implicit_bias.core.problems import make_problem
+from implicit_bias.execution.single import Experiment, as_config
 
 LS = {"kind": "least_squares", "n_samples": 12, "n_features": 30}
 MC = {"kind": "matrix_completion", "n_rows": 7, "n_cols": 9, "rank": 2, "n_obs": 25, "target_norm": 5.0}
@@ -35,7 +35,7 @@ def _problem(problem: dict, seed: int = 0):
     """make_problem, memoized: generation runs eagerly and every new shape costs compilations."""
     key = json.dumps([problem, seed], sort_keys=True)
     if key not in _PROBLEMS:
-        _PROBLEMS[key] = make_problem(_resolved(problem)["problem"], seed)
+        _PROBLEMS[key] = make_problem(section_settings("problem", _resolved(problem)["problem"]), seed)
     return _PROBLEMS[key]
 
 
@@ -43,8 +43,9 @@ def _init(problem: dict, model: dict, seed: int = 0):
     """(model, params0) as Experiment.build makes them, without generating the problem data
     (every new array shape costs eager compilations; the model only needs the shape)."""
     cfg = _resolved(problem, model, seed=seed)
-    model = make_model(cfg["model"], end_to_end_shape(cfg["problem"]))
-    return model, model.init(named_key(seed, "init"), cfg["model"], cfg["dtype"])
+    settings = section_settings("model", cfg["model"])
+    model = make_model(settings, end_to_end_shape(cfg["problem"]))
+    return model, model.init(named_key(seed, "init"), settings, cfg["dtype"])
 
 
 # --------------------------------------------------------------------------- problems
@@ -337,10 +338,11 @@ def test_symmetric_gaussian_init_is_psd():
 
 def test_make_model_dims_convention():
     # dims = (n_cols, h_1, …, h_{N−1}, n_rows), factor W_j of shape (dims[j], dims[j−1])
-    model = make_model({"kind": "deep_matrix", "depth": 3, "width": [4, 5], "init": "gaussian",
-                        "init_scale": 1.0}, (7, 3))
+    settings = resolve_section("model", {"kind": "deep_matrix", "depth": 3, "width": [4, 5], "init": "gaussian",
+                                         "init_scale": 1.0})
+    model = make_model(settings, (7, 3))
     assert model.dims == (3, 4, 5, 7)
-    params = model.init(named_key(0, "init"), {"init": "gaussian", "init_scale": 1.0}, jnp.float64)
+    params = model.init(named_key(0, "init"), settings, jnp.float64)
     assert [tuple(W.shape) for W in model.factors(params)] == [(4, 3), (5, 4), (7, 5)]
     W1, W2, W3 = (np.asarray(W) for W in model.factors(params))
     np.testing.assert_allclose(np.asarray(model.end_to_end(params)), W3 @ W2 @ W1, rtol=1e-13)

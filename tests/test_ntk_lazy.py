@@ -44,9 +44,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import implicit_bias as ib  # noqa: E402
-from implicit_bias import baselines  # noqa: E402
-from implicit_bias.config import resolve  # noqa: E402
-from implicit_bias.run import Experiment  # noqa: E402
+from implicit_bias.baselines import estimators as baselines  # noqa: E402
+from implicit_bias.settings import resolve  # noqa: E402
+from implicit_bias.execution.single import Experiment  # noqa: E402
 
 WIDTHS = (64, 256, 1024, 4096)
 SEEDS = tuple(range(6))

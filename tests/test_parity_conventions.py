@@ -14,13 +14,13 @@ import pytest
 from conftest import tiny_config
 
 import implicit_bias as ib
-from implicit_bias import config as config_mod
-from implicit_bias.config import ConfigError, config_hash, resolve
+from implicit_bias import settings as config_mod
+from implicit_bias.settings import ConfigError, config_hash, resolve, section_settings
 from implicit_bias.keys import named_key
 from implicit_bias.metrics import compute_metrics, mse_all_entries
-from implicit_bias.models import make_model
-from implicit_bias.problems import make_problem
-from implicit_bias.run import Experiment, as_config
+from implicit_bias.core.models import make_model
+from implicit_bias.core.problems import make_problem
+from implicit_bias.execution.single import Experiment, as_config
 
 
 def _deep(depth: int, width=None, **model) -> dict:
@@ -28,9 +28,10 @@ def _deep(depth: int, width=None, **model) -> dict:
             "init_convention": "factor", **model}
 
 
-def _init(model_cfg: dict, shape: tuple[int, int], seed: int):
-    model = make_model(model_cfg, shape)
-    return model, model.init(named_key(seed, "init"), model_cfg, "float64")
+def _init(model_table: dict, shape: tuple[int, int], seed: int):
+    settings = section_settings("model", model_table)
+    model = make_model(settings, shape)
+    return model, model.init(named_key(seed, "init"), settings, "float64")
 
 
 # --------------------------------------------------------------------------- init_convention = "end_to_end"
@@ -42,12 +43,12 @@ def test_gaussian_init_has_the_closed_form_frobenius_norm_in_both_conventions(sh
     end_to_end, σ_j² = s^{2/N}/d_j gives s²·n_cols; with factor, σ_j = s gives n_cols·Π_j(d_j s²).
     The mean of ‖W(0)‖_F² / (its expectation) over K seeds is 1 within 4 standard errors."""
     s, K = 0.05, 300
-    model = make_model(_deep(depth, width), shape)
+    model = make_model(section_settings("model", _deep(depth, width)), shape)
     dims = model.dims
     expected = {"end_to_end": s**2 * shape[1],
                 "factor": shape[1] * math.prod(d * s**2 for d in dims[1:])}
     for convention, mean_square in expected.items():
-        cfg = _deep(depth, width, init_scale=s, init_convention=convention)
+        cfg = section_settings("model", _deep(depth, width, init_scale=s, init_convention=convention))
         ratios = np.asarray([np.sum(np.asarray(model.end_to_end(model.init(named_key(seed, "init"), cfg, "float64")))
                                     ** 2) / mean_square for seed in range(K)])
         se = ratios.std(ddof=1) / math.sqrt(K)
@@ -167,8 +168,8 @@ def test_mse_over_all_entries_is_rel_fro_squared_times_norm_squared_over_entries
     assert float(mse_all_entries(W, W_star)) == pytest.approx(float(np.mean((np.asarray(W - W_star)) ** 2)),
                                                               rel=1e-14)
     # the reference's 100x100, ‖W*‖_F = 100: it is test_error² exactly (up to round-off)
-    problem = make_problem(resolve(tiny_config("completion", problem__n_rows=100, problem__n_cols=100,
-                                               problem__rank=5, problem__target_norm=100.0))["problem"], 0)
+    problem = make_problem(section_settings("problem", resolve(tiny_config(
+        "completion", problem__n_rows=100, problem__n_cols=100, problem__rank=5, problem__target_norm=100.0))["problem"]), 0)
     W = problem.ground_truth + 0.1 * jax.random.normal(jax.random.key(1), (100, 100))
     assert float(mse_all_entries(W, problem.ground_truth)) == pytest.approx(float(problem.test_error(W)) ** 2,
                                                                            rel=1e-12)

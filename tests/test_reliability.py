@@ -25,9 +25,12 @@ import pytest
 from conftest import subprocess_env, tiny_config
 
 import implicit_bias as ib
-from implicit_bias import index, store
+from implicit_bias.catalog import index
+from implicit_bias.rundir import files as store
+from implicit_bias.rundir import integrity
+from implicit_bias.maintenance import repair
 from implicit_bias.cli import main
-from implicit_bias.config import ConfigError, run_dir_name
+from implicit_bias.settings import ConfigError, run_dir_name
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "implicit_bias"
 
@@ -102,8 +105,8 @@ def test_a_damaged_run_is_reported_by_ls_and_repaired(runs, kind, tmp_path):
     marker = tmp_path / "UNPICKLED"
     file = _damage(kind, victim, marker)
 
-    assert index.check_run(victim)[0] == file
-    assert all(index.check_run(d) is None for d in healthy)
+    assert integrity.check_run(victim)[0] == file
+    assert all(integrity.check_run(d) is None for d in healthy)
     status, stdout, stderr = cli(["ls", str(out)])
     assert status == 1
     lines = [line for line in stderr.splitlines() if line.startswith("damaged:")]
@@ -112,7 +115,7 @@ def test_a_damaged_run_is_reported_by_ls_and_repaired(runs, kind, tmp_path):
     # nothing else trips on it: load() lists the sound runs, the report renders, load_run is one error
     assert sorted(ib.load(out)["seed"]) == [0, 2]
     assert not ib.load_metrics(out)["run_dir"].str.contains(victim.name).any()
-    from implicit_bias.report import render
+    from implicit_bias.analysis.report import render
     assert "<html" in render(out).lower()
     if kind != "edited_config":
         with pytest.raises(ConfigError):
@@ -122,7 +125,7 @@ def test_a_damaged_run_is_reported_by_ls_and_repaired(runs, kind, tmp_path):
     assert status == 0, stderr
     line = rf"^repaired: {re.escape(victim.name)}: {re.escape(file)}: .*: rerun, max_steps$"
     assert re.search(line, stderr, re.MULTILINE), stderr
-    assert index.check_run(victim) is None and index.damaged(out).empty
+    assert integrity.check_run(victim) is None and index.damaged(out).empty
     assert sorted(ib.load(out)["seed"]) == [0, 1, 2]
     repaired = arrays(victim / store.FINAL)
     assert set(repaired) == set(original_final)
@@ -147,7 +150,7 @@ def test_rerunning_the_same_config_reruns_a_damaged_run(runs, kind, tmp_path):
     _damage(kind, victim, marker)
     result = ib.run(tiny_config("least_squares", seed=1), out=out)
     assert not result.skipped and result.path == victim
-    assert index.check_run(victim) is None
+    assert integrity.check_run(victim) is None
     for key, value in original_final.items():
         np.testing.assert_array_equal(arrays(victim / store.FINAL)[key], value)
     assert ib.run(tiny_config("least_squares", seed=1), out=out).skipped  # now sound: skipped again
@@ -161,7 +164,7 @@ def test_an_edited_config_with_no_known_original_is_unrecoverable(tmp_path):
     victim = ib.run(tiny_config("least_squares"), out=out).path
     _damage("edited_config", victim, tmp_path / "m")
     before = mtimes(victim)
-    assert index.recover_config(out, victim) is None
+    assert repair.recover_config(out, victim) is None
     status, _, stderr = cli(["ls", str(out), "--repair"])
     assert status == 1
     line = rf"^unrepaired: {re.escape(victim.name)}: config.json: edited: .*unrecoverable"
@@ -171,7 +174,7 @@ def test_an_edited_config_with_no_known_original_is_unrecoverable(tmp_path):
 
 
 def test_an_edited_config_is_recovered_from_sweep_json(tmp_path):
-    from implicit_bias.sweep import execute, expand
+    from implicit_bias.sweeps.sweep import execute, expand
 
     out = tmp_path / "runs"
     sweep = expand(tiny_config("least_squares"), grid={"seed": [0, 1]})
@@ -181,16 +184,16 @@ def test_an_edited_config_is_recovered_from_sweep_json(tmp_path):
     for suffix in ("-wal", "-shm"):
         Path(str(out / index.INDEX) + suffix).unlink(missing_ok=True)
     _damage("edited_config", victim, tmp_path / "m")
-    assert index.recover_config(out, victim) == sweep.configs[1]
-    assert [r.get("status") for r in index.repair(out)] == ["max_steps"]
-    assert index.check_run(victim) is None
+    assert repair.recover_config(out, victim) == sweep.configs[1]
+    assert [r.get("status") for r in repair.repair(out)] == ["max_steps"]
+    assert integrity.check_run(victim) is None
 
 
 def test_damage_while_unindexed_and_foreign_files_never_crash(tmp_path):
     """Foreign content in each file of a finished run: every case is a finding, never an exception."""
     out = tmp_path / "runs"
     victim = ib.run(tiny_config("least_squares"), out=out).path
-    good = {name: (victim / name).read_bytes() for name in index.CHECKED_FILES}
+    good = {name: (victim / name).read_bytes() for name in integrity.CHECKED_FILES}
     cases = {
         store.CONFIG: [b"", b"[1, 2]", b"{not json", b'{"config_hash": 3}'],
         store.SUMMARY: [b"", b'"done"', b'{"steps": 3}'],
@@ -201,18 +204,18 @@ def test_damage_while_unindexed_and_foreign_files_never_crash(tmp_path):
     for name, contents in cases.items():
         for content in contents:
             (victim / name).write_bytes(content)
-            finding = index.check_run(victim)
+            finding = integrity.check_run(victim)
             assert finding is not None and finding[0] == name, (name, content, finding)
             assert cli(["ls", str(out)])[0] == 1
             (victim / name).write_bytes(good[name])
         (victim / name).unlink()
         if name != store.SUMMARY:  # without summary.json a directory is unfinished, not damaged
-            assert index.check_run(victim) == (name, "missing")
+            assert integrity.check_run(victim) == (name, "missing")
             assert cli(["ls", str(out)])[0] == 1
         (victim / name).write_bytes(good[name])
-    assert index.check_run(victim) is None
+    assert integrity.check_run(victim) is None
     (victim / store.FINAL).write_bytes(good[store.FINAL][:-10])  # a truncated zip
-    assert index.check_run(victim)[0] == store.FINAL
+    assert integrity.check_run(victim)[0] == store.FINAL
 
 
 # --------------------------------------------------------------------------- numerical faults
@@ -220,7 +223,7 @@ def test_damage_while_unindexed_and_foreign_files_never_crash(tmp_path):
 def test_a_diverging_member_of_a_sweep_is_recorded_and_the_sweep_carries_on(tmp_path):
     """GD on ½‖Xw − y‖²/n is stable iff lr < 2/λ_max(XᵀX/n); for this design λ_max = 5.07
     (measured), so lr = 0.05 converges and lr = 5 diverges."""
-    from implicit_bias.sweep import execute, expand
+    from implicit_bias.sweeps.sweep import execute, expand
 
     base = tiny_config("least_squares", trainer__steps=400, trainer__log_every=10)
     sweep = expand(base, grid={"trainer.lr": [0.05, 5.0]})

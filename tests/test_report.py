@@ -24,9 +24,10 @@ import pytest
 
 import implicit_bias as ib
 from conftest import tiny_config
-from implicit_bias import cli, store
-from implicit_bias.config import ConfigError
-from implicit_bias.report import REPORT, band, choose, make_groups, render, write_report
+from implicit_bias import cli
+from implicit_bias.rundir import files as store
+from implicit_bias.settings import ConfigError
+from implicit_bias.analysis.report import REPORT, band, choose, make_groups, render, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: run `make test` "
@@ -216,7 +217,7 @@ def test_where_filters_and_bad_directories(sweep_dir, tmp_path):
 def _fake_run(out: Path, name: str, config: dict, rows: list[dict], status: str = "max_steps") -> None:
     """A run directory written by hand (no training), with the five files a real one has (a
     directory that fails ``index.check_run`` is listed as damaged, not reported)."""
-    from implicit_bias.config import config_hash
+    from implicit_bias.settings import config_hash
 
     digest = config_hash(config)
     run_dir = out / f"{name}-{digest[:8]}"

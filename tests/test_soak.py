@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 import implicit_bias as ib
-from implicit_bias import index, store
-from implicit_bias.config import run_dir_name
-from implicit_bias.sweep import execute, expand
+from implicit_bias.catalog import index
+from implicit_bias.rundir import files as store
+from implicit_bias.settings import run_dir_name
+from implicit_bias.sweeps.sweep import execute, expand
 
 N_RUNS = 500
 BASE = {"name": "soak",

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import implicit_bias  # noqa: F401  (switches on float64)
-from implicit_bias import spectral
-from implicit_bias.penalties import make_penalty
+from implicit_bias.core import spectral
+from implicit_bias.core.penalties import make_penalty
+from implicit_bias.settings import resolve_section
 
 
 def _orthogonal(n: int, seed: int) -> np.ndarray:
@@ -133,7 +134,9 @@ def test_nuclear_gradient_at_rank_deficient_matrix_is_a_subgradient():
 
 @pytest.mark.parametrize("kind", ["nuclear", "schatten", "normalized_nuclear", "effective_rank"])
 def test_penalties_route_through_the_gap_free_singular_values(kind):
-    penalty = make_penalty({"kind": kind, "weight": 2.0, "on": "end_to_end", "p": P, "eps": EPS}, "float64")
+    shape = {"p": P, "eps": EPS} if kind == "schatten" else {}  # the other kinds have no p, eps
+    penalty = make_penalty(resolve_section("penalty", {"kind": kind, "weight": 2.0, "on": "end_to_end", **shape}),
+                           "float64")
     grad = np.asarray(jax.grad(lambda W: penalty({}, W))(REPEATED))
     assert np.all(np.isfinite(grad))
     expected = _closed_forms(np.asarray(REPEATED), Q1, SIGMA_REPEATED, Q2.T, P, EPS)[kind]

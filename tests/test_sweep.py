@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import implicit_bias as ib
-from implicit_bias import index
+from implicit_bias.catalog import index
 from implicit_bias.cli import main
-from implicit_bias.config import ConfigError
-from implicit_bias.sweep import execute, expand, parse_axes, parse_values
+from implicit_bias.settings import ConfigError
+from implicit_bias.sweeps.sweep import execute, expand, parse_axes, parse_values
 
 BASE = {"name": "sw",
         "problem": {"kind": "matrix_completion", "n_rows": 10, "n_cols": 10, "rank": 2, "n_obs": 40},
@@ -85,7 +85,7 @@ def test_querying_ten_thousand_runs_is_fast(tmp_path):
     """The index answers a query over 10,000 runs quickly (measured: ~0.3 s to load them all).
     No timing assertion (machines are noisy): this checks the scale works and the result."""
     import sqlite3
-    from implicit_bias.index import SCHEMA
+    from implicit_bias.catalog.index import SCHEMA
     rows = []
     for i in range(10_000):
         config = {**BASE, "seed": i, "model": {"kind": "deep_matrix", "depth": 1 + i % 3}}
@@ -128,7 +128,7 @@ def test_dask_local_cluster_gives_the_same_runs_bit_identically(tmp_path):
     assert not remote.failures and len(remote.results) == 4
     for cfg in sweep.configs:
         name = ib.config.run_dir_name(cfg) if hasattr(ib, "config") else None
-        from implicit_bias.config import run_dir_name
+        from implicit_bias.settings import run_dir_name
         a = np.load(tmp_path / "local" / run_dir_name(cfg) / "final.npz", allow_pickle=False)
         b = np.load(tmp_path / "dask" / run_dir_name(cfg) / "final.npz", allow_pickle=False)
         for key in a.files:

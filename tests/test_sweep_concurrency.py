@@ -18,9 +18,9 @@ from contextlib import closing
 import pytest
 from conftest import subprocess_env
 
-from implicit_bias import index
-from implicit_bias.config import config_hash, load_toml, run_dir_name
-from implicit_bias.sweep import expand
+from implicit_bias.catalog import index
+from implicit_bias.settings import config_hash, load_toml, run_dir_name
+from implicit_bias.sweeps.sweep import expand
 
 TOML = """name = "cc"
 [problem]

@@ -17,15 +17,16 @@ from scipy.integrate import solve_ivp  # noqa: E402
 from scipy.linalg import expm  # noqa: E402
 
 import implicit_bias as ib  # noqa: E402
-from implicit_bias import baselines as bl  # noqa: E402
-from implicit_bias import theory as th  # noqa: E402
-from implicit_bias.config import resolve  # noqa: E402
-from implicit_bias.models import make_model  # noqa: E402
-from implicit_bias.problems import make_problem  # noqa: E402
+from implicit_bias.baselines import estimators as bl  # noqa: E402
+from implicit_bias.core import theory as th  # noqa: E402
+from implicit_bias.settings import resolve, section_settings  # noqa: E402
+from implicit_bias.core.models import make_model  # noqa: E402
+from implicit_bias.core.problems import make_problem  # noqa: E402
 
 
 def _problem(seed=0, **problem):
-    return make_problem(resolve({"problem": problem, "model": {"kind": "linear"}})["problem"], seed)
+    return make_problem(section_settings("problem", resolve({"problem": problem, "model": {"kind": "linear"}})["problem"]),
+                        seed)
 
 
 def _rel(a, b):
@@ -39,12 +40,11 @@ def test_arora_dynamics_match_the_factorized_gradient(depth):
     """For balanced factors, pushing the parameter gradient flow −∇_θ L(W(θ)) through W(θ)
     gives exactly Arora et al.'s end-to-end rhs, and u_rᵀẆv_r their singular-value rhs."""
     P = _problem(0, kind="matrix_sensing", n_rows=6, n_cols=5, rank=2, n_measurements=20)
-    model_cfg = resolve({"problem": {"kind": "matrix_sensing", "n_rows": 6, "n_cols": 5, "rank": 2,
-                                     "n_measurements": 20},
-                         "model": {"kind": "deep_matrix", "depth": depth, "width": 7, "init": "balanced",
-                                   "init_scale": 1.0}})["model"]
-    model = make_model(model_cfg, P.shape)
-    params = model.init(jax.random.key(1), model_cfg, jnp.float64)
+    model_settings = section_settings("model", resolve(
+        {"problem": {"kind": "matrix_sensing", "n_rows": 6, "n_cols": 5, "rank": 2, "n_measurements": 20},
+         "model": {"kind": "deep_matrix", "depth": depth, "width": 7, "init": "balanced", "init_scale": 1.0}})["model"])
+    model = make_model(model_settings, P.shape)
+    params = model.init(jax.random.key(1), model_settings, jnp.float64)
     W = model.end_to_end(params)
     grads = jax.grad(lambda p: P.loss(model.end_to_end(p)))(params)
     velocity = jax.tree_util.tree_map(jnp.negative, grads)
@@ -301,7 +301,7 @@ def test_stochastic_sam_in_the_engine():
 
 def test_modified_loss_gd_is_the_engine_modified_flow():
     """−∇(C + (lr/4)‖∇C‖²) equals the engine's modified_flow vector field on a non-quadratic C."""
-    from implicit_bias.run import Experiment
+    from implicit_bias.execution.single import Experiment
     from implicit_bias.trainers.flow import flow_vector_field
 
     cfg = resolve({"problem": {"kind": "matrix_sensing", "n_rows": 4, "n_cols": 3, "rank": 1, "n_measurements": 6},

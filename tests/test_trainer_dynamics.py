@@ -29,8 +29,9 @@ from scipy import stats
 
 import implicit_bias as ib
 from implicit_bias.keys import named_key
-from implicit_bias.objective import Objective
-from implicit_bias.run import Experiment, as_config
+from implicit_bias.core.objective import Objective
+from implicit_bias.execution.single import Experiment, as_config
+from implicit_bias.settings.typed import section_settings
 from implicit_bias.trainers import train
 from implicit_bias.trainers.gradients import StepSpec, batch_indices
 
@@ -208,7 +209,7 @@ def test_random_reshuffling_takes_each_sample_once_per_epoch():
     for m, batch_size in [(4, 1), (6, 2), (7, 2)]:
         cfg = as_config({**RR_BASE, "problem": {**RR_BASE["problem"], "n_samples": m},
                          "trainer": {"kind": "sgd", "batch_size": batch_size, "sampling": "random_reshuffling"}})
-        spec = StepSpec.from_config(cfg["trainer"])
+        spec = StepSpec.from_settings(section_settings("trainer", cfg["trainer"]))
         key = named_key(cfg["seed"], "sampling")
         per_epoch = m // batch_size
         epochs = []
@@ -227,7 +228,7 @@ def test_engine_random_reshuffling_epoch_is_the_update_rule_on_its_permutation(r
     # θ ← θ − ε∇Ĉ_{π(j)}(θ) on the permutation π it drew; the test's exact order-average below is then
     # the expectation of the engine's iterate.
     cfg, _, _ = rr_setup
-    spec = StepSpec.from_config(cfg["trainer"])
+    spec = StepSpec.from_settings(section_settings("trainer", cfg["trainer"]))
     seen = set()
     for seed in range(4):  # the seed changes the data, the init and the sampling key
         config = _rr_config("random_reshuffling", 0.01, RR_M, seed=seed)
@@ -290,7 +291,7 @@ def test_euler_same_batch_epoch_is_n_inner_steps_on_each_sample_of_its_permutati
                                   "n_inner": n_inner, "lr": lr, "steps": RR_M, "log_every": RR_M}}
     resolved, experiment = _experiment(cfg)
     result = ib.run(resolved)
-    spec = StepSpec.from_config(resolved["trainer"])
+    spec = StepSpec.from_settings(section_settings("trainer", resolved["trainer"]))
     key = named_key(resolved["seed"], "sampling")
     perm = [int(batch_indices(spec, key, jnp.asarray(j), RR_M)[0]) for j in range(RR_M)]
     assert sorted(perm) == list(range(RR_M))
@@ -476,10 +477,12 @@ def test_stochastic_sam_lands_on_the_soft_thresholded_minimizer():
     beta_means, imbalance_means = [], []
     for chain in range(n_chains):
         key = jax.random.fold_in(named_key(0, "sampling"), chain)
-        params = train(experiment.objective, experiment.params0, cfg["trainer"], key=key).params
+        params = train(experiment.objective, experiment.params0, section_settings("trainer", cfg["trainer"]),
+                       key=key).params
         betas, imbalance = [], []
         for j in range(n_seg):
-            params = train(experiment.objective, params, segment, key=jax.random.fold_in(key, 1000 + j)).params
+            params = train(experiment.objective, params, section_settings("trainer", segment),
+                           key=jax.random.fold_in(key, 1000 + j)).params
             u, v = np.asarray(params["u"]), np.asarray(params["v"])
             betas.append(u * v)
             imbalance.append(u**2 - v**2)
@@ -520,7 +523,8 @@ def test_imbalance_decays_like_exp_minus_two_eta_squared_t_under_penalized_flow(
     imbalance0 = np.asarray(params0["u"] ** 2 - params0["v"] ** 2)
     for t in (0.5, 2.0, 4.0):
         trainer_cfg = dict(cfg["trainer"], t_max=t, log_dt=t)
-        traj = train(experiment.objective, params0, trainer_cfg, key=named_key(0, "sampling"))
+        traj = train(experiment.objective, params0, section_settings("trainer", trainer_cfg),
+                     key=named_key(0, "sampling"))
         assert traj.status == "max_steps" and traj.time == pytest.approx(t)
         u, v = np.asarray(traj.params["u"]), np.asarray(traj.params["v"])
         np.testing.assert_allclose(u**2 - v**2, np.exp(-2 * weight * t) * imbalance0, rtol=1e-7, atol=1e-10)
@@ -542,7 +546,8 @@ def _chain_endpoints(trainer: dict, R: int = 64):
                                    "model": {"kind": "linear"}, "trainer": trainer})
     X = np.asarray(experiment.objective.problem.X)
     y = np.asarray(experiment.objective.problem.targets)
-    samples = np.asarray([np.asarray(train(experiment.objective, experiment.params0, cfg["trainer"],
+    trainer_settings = section_settings("trainer", cfg["trainer"])
+    samples = np.asarray([np.asarray(train(experiment.objective, experiment.params0, trainer_settings,
                                            key=jax.random.fold_in(named_key(0, "sampling"), r)).params["W"])
                           for r in range(R)])
     return samples, X, y

@@ -17,10 +17,11 @@ import optax
 import pytest
 
 import implicit_bias as ib
-from implicit_bias import config as config_mod
+from implicit_bias import settings as config_mod
 from implicit_bias.diagnostics import CompileCounter
 from implicit_bias.keys import named_key
-from implicit_bias.run import Experiment, as_config, load_run
+from implicit_bias.execution.single import Experiment, as_config, load_run
+from implicit_bias.settings.typed import section_settings
 from implicit_bias.trainers import train
 from implicit_bias.trainers.gradients import StepSpec, batch_indices
 from implicit_bias.trainers.loop import train_chunk
@@ -201,7 +202,7 @@ def test_euler_same_batch_takes_its_inner_steps_on_one_minibatch():
     cfg, experiment = _experiment(_cfg({"kind": "euler_same_batch", "n_inner": n_inner, "lr": lr, "steps": steps,
                                         "log_every": steps, "batch_size": B}))
     result = ib.run(cfg)
-    spec = StepSpec.from_config(cfg["trainer"])
+    spec = StepSpec.from_settings(section_settings("trainer", cfg["trainer"]))
     key = named_key(cfg["seed"], "sampling")
     problem = experiment.objective.problem
     beta = np.asarray(experiment.params0["W"])
@@ -233,7 +234,8 @@ def test_label_noise_step_is_gd_plus_gaussian_with_the_right_covariance():
     gd_step = beta0 - lr * _ls_grad(problem, beta0)
     cov = (lr * sigma / n) ** 2 * X.T @ X
     whiten = np.linalg.inv(np.linalg.cholesky(cov))
-    z = np.asarray([whiten @ (np.asarray(train(experiment.objective, experiment.params0, cfg["trainer"],
+    trainer = section_settings("trainer", cfg["trainer"])
+    z = np.asarray([whiten @ (np.asarray(train(experiment.objective, experiment.params0, trainer,
                                                 key=jax.random.fold_in(named_key(0, "sampling"), r)).params["W"])
                               - gd_step) for r in range(R)])
     ratio = np.mean(np.sum(z**2, axis=1)) / d

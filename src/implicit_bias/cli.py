@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .config import ConfigError
+from implicit_bias.settings import ConfigError
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                             "problems; default, or [sweep] batch), on, off")
     sweep.add_argument("--out", default="runs", help="output directory (default: runs/)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
-    reproduce = sub.add_parser("reproduce", help="reproduce a claim of the seed notes, with figures and a verdict")
+    reproduce = sub.add_parser("reproduce", help="reproduce a claim of the cited papers and notes, with figures and a verdict")
     reproduce.add_argument("name", nargs="?", help="a reproduction's name, or all")
     reproduce.add_argument("--list", action="store_true", help="list the reproductions")
     reproduce.add_argument("--quick", action="store_true", help="small sizes: minutes on 2 cores")
@@ -112,7 +112,9 @@ def _progress(cfg: dict, quiet: bool):
     trainer = cfg.get("trainer")
     if trainer is None:  # baselines are solved in one go
         return None
-    if "t_max" in trainer:  # flows: the bar counts flow time
+    from implicit_bias.trainers.info import trainer_info
+
+    if trainer_info(trainer["kind"]).progress_in == "t":  # flows: the bar counts flow time
         return tqdm(total=trainer["t_max"], unit="t", dynamic_ncols=True, file=sys.stderr, desc=cfg["name"],
                     bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]{postfix}")
     return tqdm(total=trainer["steps"], unit="step", dynamic_ncols=True, file=sys.stderr,
@@ -121,7 +123,7 @@ def _progress(cfg: dict, quiet: bool):
 
 def _check_out(out: str) -> None:
     """``--out`` must be a directory or creatable as one (bad input, not a traceback, otherwise)."""
-    from .config import ConfigError
+    from implicit_bias.settings import ConfigError
 
     path = Path(out)
     for existing in (path, *path.parents):
@@ -134,17 +136,22 @@ def _check_out(out: str) -> None:
 
 
 def _cmd_run(args) -> int:
-    from .run import as_config, run
-    from .store import to_json
+    import json
+
+    from implicit_bias.settings import as_config
 
     cfg = as_config(args.config, args.overrides)
-    if args.print_config:
-        print(to_json(cfg))
+    if args.print_config:  # a resolved config is plain, finite JSON data: no engine needed
+        print(json.dumps(cfg, indent=2, allow_nan=False))
         return EXIT_OK
+    from implicit_bias.execution.single import run
     _check_out(args.out)
     bar = _progress(cfg, args.quiet)
 
-    progress_key = "t" if "t_max" in cfg.get("trainer", {}) else "step"
+    from implicit_bias.trainers.info import trainer_info
+
+    trainer = cfg.get("trainer")
+    progress_key = "step" if trainer is None else trainer_info(trainer["kind"]).progress_in
 
     def on_log(row):
         if bar is not None:
@@ -172,8 +179,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from . import config as config_mod
-    from .sweep import execute, expand, parse_axes
+    from implicit_bias import settings as config_mod
+    from implicit_bias.sweeps.sweep import execute, expand, parse_axes
 
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs", f"must be >= 1, got {args.jobs}")
@@ -218,7 +225,8 @@ def _cmd_sweep(args) -> int:
 def _cmd_ls(args) -> int:
     """The runs table on stdout; one ``damaged: RUN: FILE: PROBLEM`` line per damaged run on
     stderr (``--repair``: one ``repaired``/``unrepaired`` line each); exit 1 while damaged runs remain."""
-    from .index import damaged, load, repair
+    from implicit_bias.catalog.index import damaged, load
+    from implicit_bias.maintenance.repair import repair
 
     if args.repair:
         for outcome in repair(args.out):
@@ -259,8 +267,8 @@ def _cmd_ls(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .reproduce import MODULES, load
-    from .reproduce.runner import run_reproduction
+    from implicit_bias.reproduce import MODULES, load
+    from implicit_bias.reproduce.runner import run_reproduction
 
     if args.list or not args.name:
         for name in MODULES:
@@ -285,15 +293,15 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import write_report
+    from implicit_bias.analysis.report import write_report
 
     print(write_report(args.out, x=args.x, y=args.y, hue=args.hue, path=args.path))
     return EXIT_OK
 
 
 def _cmd_explain(args) -> int:
-    from .explain import explain, format_table
-    from .store import to_json
+    from implicit_bias.analysis.explain import explain, format_table
+    from implicit_bias.rundir.files import to_json
 
     report = explain(args.run_dir)
     print(to_json(report) if args.json else format_table(report))
@@ -302,7 +310,7 @@ def _cmd_explain(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .config import ConfigError
+    from implicit_bias.settings import ConfigError
 
     try:
         if args.command == "run":

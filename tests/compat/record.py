@@ -25,7 +25,7 @@ ROOT = HERE.parent.parent
 def generated_documents(n: int, seed: int = 20261203) -> list[dict]:
     """``n`` documents drawn from the schema: every section kind, a random subset of its keys set to
     in-range values (sometimes out of range, so refusals are recorded too)."""
-    from implicit_bias import config
+    from implicit_bias import settings as config
 
     rng = random.Random(seed)
 
@@ -86,7 +86,7 @@ def generated_documents(n: int, seed: int = 20261203) -> list[dict]:
 
 
 def describe(doc: dict) -> dict:
-    from implicit_bias.config import ConfigError, config_hash, resolve, run_dir_name
+    from implicit_bias.settings import ConfigError, config_hash, resolve, run_dir_name
 
     try:
         resolved = resolve(doc)
@@ -105,7 +105,7 @@ def default_metrics_sha256() -> str:
 
 
 def main() -> None:
-    from implicit_bias.config import all_keys, config_hash, load, run_dir_name
+    from implicit_bias.settings import all_keys, config_hash, load, run_dir_name
 
     examples = {}
     for path in sorted((ROOT / "examples").glob("*.toml")):

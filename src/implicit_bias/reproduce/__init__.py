@@ -1,16 +1,17 @@
-"""Reproductions: every claim of the seed notes, as one command with figures and a verdict.
+"""Reproductions: every claim of the cited papers and notes (listed under "Sources" in
+docs/reproductions.md), as one command with figures and a verdict.
 
     implicit-bias reproduce --list
     implicit-bias reproduce NAME [--quick] [--out DIR] [--jobs N]      (NAME or all)
 
 A reproduction is a small module in this package (copy one to start your own study) with:
 
-- ``NAME``, ``CLAIM`` (one line), ``SOURCE`` (seed note and paper), ``MINUTES`` = (quick, full)
+- ``NAME``, ``CLAIM`` (one line), ``SOURCE`` (paper, title and authors), ``MINUTES`` = (quick, full)
   (measured wall-clock minutes on 2 cores),
 - ``configs(quick) -> list[dict]``: the runs (training runs or ``[baseline]`` runs), executed
   through the sweep machinery into ``DIR/NAME/runs`` — cached by config hash and resumable,
 - ``analyze(runs, quick) -> (claims, figures)``: ``runs`` maps each config's ``name`` to its
-  :class:`~implicit_bias.run.RunResult`; ``claims`` is a list of :class:`Claim`, ``figures`` a
+  :class:`~implicit_bias.execution.single.RunResult`; ``claims`` is a list of :class:`Claim`, ``figures`` a
   list of :class:`Figure` (a matplotlib figure with a caption that states the claim),
 - ``BROKEN(config) -> config``: a deliberately wrong setting (e.g. depth 1 in place of depth 3)
   under which at least one claim must fail — the test of each reproduction checks that, so the
@@ -84,7 +85,7 @@ def relative_distance(a, b) -> float:
 
 def load(name: str):
     """The module of reproduction ``name``."""
-    from ..config import ConfigError
+    from implicit_bias.engine import ConfigError
 
     if name not in MODULES:
         raise ConfigError("NAME", f"unknown reproduction {name!r}; one of: {', '.join(MODULES)} (or all)")

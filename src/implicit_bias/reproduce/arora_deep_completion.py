@@ -1,4 +1,4 @@
-"""arora-deep-completion (seeds 000/001/003; Arora, Cohen, Hu & Luo 2019, "Implicit regularization in
+"""arora-deep-completion (Arora, Cohen, Hu & Luo 2019, "Implicit regularization in
 deep matrix factorization"): matrix completion of a 100x100 rank-5 matrix (‖W*‖_F = 100) by
 gradient descent on a deep linear network W = W_N ⋯ W_1 from a small init. With 2,000 observed
 entries depth 3 recovers W* (test error ≈ 1e-3–1e-2) while depth 1 (plain GD on W, which never
@@ -74,13 +74,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import theory
-from . import Claim, Figure
+from implicit_bias.engine import theory
+from implicit_bias.reproduce import Claim, Figure
 
 NAME = "arora-deep-completion"
 CLAIM = ("Deep matrix completion (100x100 rank 5): with 2,000 observations depth 3 recovers W* while depth 1 and "
          "min nuclear norm fail; with 5,000 all succeed; depth sharpens the spectrum, as Arora's singular-value ODE says.")
-SOURCE = "seeds 000/001/003; Arora, Cohen, Hu & Luo (2019), 'Implicit regularization in deep matrix factorization'"
+SOURCE = "Arora, Cohen, Hu & Luo (2019), 'Implicit regularization in deep matrix factorization'"
 MINUTES = (2.0, 11.0)  # measured with the parity runs, on the shared 2-core machine (load average ≈ 13)
 SUCCESS = 1e-2
 FAILURE = 0.15

@@ -1,11 +1,11 @@
-"""depth-low-rank (seed 003; Cohen & Hu 2019, "Understanding implicit regularization in deep
+"""depth-low-rank (Cohen & Hu 2019, Off the Convex Path blog post "Understanding implicit regularization in deep
 learning by analyzing trajectories of gradient descent", on Arora, Cohen, Hu & Luo 2019): gradient
 descent on a depth-N linear network W = W_N ⋯ W_1 from a small init finds an end-to-end matrix of
 lower effective rank the deeper the network, in matrix completion AND matrix sensing, and with
 few observations (too few for the minimum nuclear-norm solution to recover W*) adding depth gives
 a lower test error than nuclear-norm minimization.
 
-The mechanism (seed 003; Arora et al. 2019, Thm 3): the singular values of W move as
+The mechanism (Arora et al. 2019, Thm 3; Cohen & Hu 2019): the singular values of W move as
 
     dσ_r/dt = −N (σ_r²)^{1 − 1/N} ⟨∇L(W), u_r v_rᵀ⟩,
 
@@ -54,7 +54,7 @@ Claims and tolerances.
   for depth 3 vs ≈ 0.2 for the nuclear norm at 2,000 observations; half is a loose band that a
   seed-to-seed fluctuation cannot produce: the nuclear-norm error varies by ±20 % across seeds).
   Depth 2 is reported, not claimed: at few observations it is only about as good as the nuclear
-  norm (seed 003: depth-2 factorization ≈ the nuclear-norm conjecture, depth ≥ 3 beats it).
+  norm (Cohen & Hu 2019: depth-2 factorization ≈ the nuclear-norm conjecture, depth ≥ 3 beats it).
 
 BROKEN: a large init (end-to-end scale 1, the size of W*'s entries — the kernel-like regime in
 which the unobserved entries stay near their random init): depth no longer beats the nuclear
@@ -75,8 +75,10 @@ from . import Claim, Figure
 NAME = "depth-low-rank"
 CLAIM = ("Deeper linear networks (depth 1–4) from small init find lower effective rank in matrix completion and "
          "sensing, and at few observations depth ≥ 3 beats the minimum nuclear-norm solution.")
-SOURCE = ("seed 003 (Cohen & Hu 2019 blog, 'Understanding implicit regularization in deep learning by analyzing "
-          "trajectories of gradient descent'); Arora, Cohen, Hu & Luo (2019)")
+SOURCE = ("Cohen & Hu 2019 (Off the Convex Path blog post, 'Understanding implicit regularization in deep "
+          "learning by analyzing "
+          "trajectories of gradient descent'); Arora, Cohen, Hu & Luo (2019), 'Implicit regularization in deep "
+          "matrix factorization'")
 MINUTES = (2.5, 16.0)
 DEPTHS = (1, 2, 3, 4)
 INIT_SCALE = 1e-3

@@ -1,4 +1,5 @@
-"""dropout-ridge (seed 004): gradient descent with dropout on linear regression converges, in mean,
+"""dropout-ridge (Clara, Langer & Schmidt-Hieber 2024): gradient descent with dropout on linear
+regression converges, in mean,
 to the closed-form estimator β_p = (p XᵀX + (1 − p) Diag(XᵀX))⁻¹ XᵀY (Clara, Langer &
 Schmidt-Hieber 2024), a ridge-like estimator that penalizes each coordinate by its column norm.
 
@@ -32,13 +33,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .. import baselines as bl  # noqa: E402
-from .. import theory as th  # noqa: E402
-from . import Claim, Figure  # noqa: E402
+from implicit_bias.engine import estimators as bl  # noqa: E402
+from implicit_bias.engine import theory as th  # noqa: E402
+from implicit_bias.reproduce import Claim, Figure  # noqa: E402
 
 NAME = "dropout-ridge"
 CLAIM = "GD with dropout (keep prob. p) on linear regression averages to (pXᵀX + (1−p)Diag(XᵀX))⁻¹XᵀY."
-SOURCE = "seed 004 (Clara, Langer & Schmidt-Hieber 2024, 'Dropout regularization versus ℓ2-penalization')"
+SOURCE = ("Clara, Langer & Schmidt-Hieber 2024, 'Dropout regularization versus ℓ2-penalization in the linear "
+          "model'")
 MINUTES = (0.3, 0.8)
 P_KEEP = 0.7
 PROBLEM = {"kind": "least_squares", "n_samples": 40, "n_features": 5, "noise": 0.5}
@@ -74,12 +76,13 @@ def _hotelling(diffs: np.ndarray) -> tuple[float, float]:
 
 
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
-    from ..problems import make_problem
+    from implicit_bias.engine import make_problem
+    from implicit_bias.engine import section_settings
 
     diffs, ols_diffs, inv_diffs, directions, inv_directions, pairs = [], [], [], [], [], []
     for seed in range(_chains(quick)):
         run = runs[f"dropout-s{seed}"]
-        P = make_problem(run.config["problem"], run.config["seed"])
+        P = make_problem(section_settings("problem", run.config["problem"]), run.config["seed"])
         X, y = np.asarray(P.X), np.asarray(P.targets)
         beta_p, ols = th.dropout_solution(X, y, P_KEEP), bl.min_norm(X, y)
         diffs.append(run.end_to_end - beta_p)

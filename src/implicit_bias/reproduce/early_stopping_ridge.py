@@ -1,4 +1,5 @@
-"""early-stopping-ridge (seed 002): gradient descent from 0 on least squares, stopped after k
+"""early-stopping-ridge (Goodfellow, Bengio & Courville 2016, §7.8): gradient descent from 0 on
+least squares, stopped after k
 steps of size η, is (approximately) ridge regression with λ = 1/(η·k).
 
 The math (our loss L(β) = (1/n) Σ ½(x_iᵀβ − y_i)², Hessian H = XᵀX/n with eigenvalues h_j):
@@ -26,7 +27,7 @@ Claims and tolerances:
   is ≈ 0.2 only where some h_j sits near 2.5λ).
 - ``paths-match``: ‖β_k − β_{λ=1/(ηk)}‖ ≤ B‖β̂‖ at every k, and both paths end near β̂.
 
-Broken setting: the ridge baseline with λ′ = n/(ηk) (λ in seed 004's unnormalized convention
+Broken setting: the ridge baseline with λ′ = n/(ηk) (λ in the unnormalized convention of Clara's slides,
 ‖Y − Xβ‖² + λ′‖β‖² taken as ours): the filters then differ by ≳ 0.3, so ``filters-match`` fails.
 """
 
@@ -39,13 +40,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .. import baselines as bl  # noqa: E402
-from .. import theory as th  # noqa: E402
-from . import Claim, Figure  # noqa: E402
+from implicit_bias.engine import estimators as bl  # noqa: E402
+from implicit_bias.engine import theory as th  # noqa: E402
+from implicit_bias.reproduce import Claim, Figure  # noqa: E402
 
 NAME = "early-stopping-ridge"
 CLAIM = "GD stopped at step k on least squares ≈ ridge with λ = 1/(lr·k): spectral filters and regularization paths."
-SOURCE = "seed 002 (course notes, 'early stopping as regularization'; Goodfellow, Bengio & Courville 2016 §7.8)"
+SOURCE = ("Goodfellow, Bengio & Courville 2016, 'Deep Learning', §7.8; "
+          "'Advanced Topics in Machine Learning – Notes part 1' (course notes, DSSC, Trieste), 'Early stopping'")
 MINUTES = (0.3, 0.5)
 LR = 0.05
 FLOW_RIDGE_MAX = 0.20364  # max_x (1 − e^{−x}) − x/(1 + x)
@@ -76,7 +78,7 @@ def configs(quick: bool) -> list[dict]:
 
 
 def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
-    """Ridge with λ′ = n/(lr·k): seed 004's unnormalized λ′ = nλ used as if it were our λ."""
+    """Ridge with λ′ = n/(lr·k): the unnormalized λ′ = nλ (Clara's slides) used as if it were our λ."""
     if config.get("baseline", {}).get("kind") == "ridge":
         n = config["problem"]["n_samples"]
         config["baseline"]["lambda"] *= n
@@ -86,10 +88,11 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
 
 
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
-    from ..problems import make_problem
+    from implicit_bias.engine import make_problem
+    from implicit_bias.engine import section_settings
 
     first = runs[f"gd-k{_steps(quick)[0]}"]
-    P = make_problem(first.config["problem"], first.config["seed"])
+    P = make_problem(section_settings("problem", first.config["problem"]), first.config["seed"])
     X, y = np.asarray(P.X), np.asarray(P.targets)
     n = X.shape[0]
     _, s, Vt = np.linalg.svd(X, full_matrices=False)

@@ -1,4 +1,5 @@
-"""gd-min-norm (seed 002): gradient descent on under-determined least squares started at x0
+"""gd-min-norm (Gunasekar et al. 2017; "Advanced Topics in Machine Learning – Notes part 1" (course notes, DSSC, Trieste)):
+gradient descent on under-determined least squares started at x0
 converges to x_LN + V₂V₂ᵀx0 — the minimum-norm interpolant x_LN = X⁺y plus the projection of x0
 onto the null space of X — and from x0 = 0 to the minimum-norm interpolant itself.
 
@@ -25,7 +26,9 @@ from . import Claim, Figure, relative_distance  # noqa: E402
 
 NAME = "gd-min-norm"
 CLAIM = "GD on under-determined least squares from x0 converges to x_LN + V2V2ᵀx0 (x0 = 0: min-norm)."
-SOURCE = "seed 002 (course notes, 'GD finds the minimum-norm solution')"
+SOURCE = ("Gunasekar et al. 2017, 'Implicit regularization in matrix factorization'; "
+          "'Advanced Topics in Machine Learning – Notes part 1' (course notes, DSSC, Trieste), "
+          "'Minimum norm solution in least-square problem'")
 MINUTES = (0.3, 0.5)
 TOLERANCE = 1e-8
 

@@ -1,4 +1,4 @@
-"""gunasekar-completion (seed 002; Gunasekar, Woodworth, Bhojanapalli, Neyshabur & Srebro 2017,
+"""gunasekar-completion (Gunasekar, Woodworth, Bhojanapalli, Neyshabur & Srebro 2017,
 "Implicit regularization in matrix factorization"): gradient descent on the PSD factorization
 W = UUᵀ from a small initialization converges to the minimum-nuclear-norm (= minimum-trace) PSD
 solution of 𝒜(W) = y — exactly in the commuting case (Theorem 1, U₀ = αI, α → 0), and
@@ -41,7 +41,8 @@ from . import Claim, Figure, relative_distance  # noqa: E402
 
 NAME = "gunasekar-completion"
 CLAIM = "GD on W = UUᵀ from small init converges to the min-trace PSD solution (commuting: exactly as α → 0)."
-SOURCE = "seed 002 (course notes); Gunasekar et al. 2017, Thm 1 and conjecture"
+SOURCE = ("Gunasekar et al. 2017, 'Implicit regularization in matrix factorization', Thm 1 and conjecture; "
+          "as presented in 'Advanced Topics in Machine Learning – Notes part 1' (course notes, DSSC, Trieste)")
 MINUTES = (0.6, 1.5)
 COMMUTING_SEED, GENERIC_SEED = 6, 2
 COMMUTING = {"kind": "matrix_sensing", "n_rows": 8, "n_cols": 8, "rank": 2, "n_measurements": 4,

@@ -1,4 +1,4 @@
-"""ntk-lazy (seed 002; Jacot, Gabriel & Hongler 2018; Lee et al. 2019): as the width m of a
+"""ntk-lazy (Jacot, Gabriel & Hongler 2018; Lee et al. 2019): as the width m of a
 one-hidden-layer ReLU network in the NTK parameterization grows, (1) its empirical NTK at
 initialization converges to the analytic infinite-width kernel, (2) the kernel stays (nearly)
 constant during training, and (3) the trained outputs follow the linearized gradient-flow
@@ -32,12 +32,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from implicit_bias.reproduce import Claim, Figure  # noqa: E402
 
 NAME = "ntk-lazy"
 CLAIM = ("Wide NTK-parameterized ReLU nets: empirical NTK → analytic kernel, constant in training, "
          "outputs follow f0 e^{−Kt/n} + (I − e^{−Kt/n})Y.")
-SOURCE = "seed 002 (course notes, NTK section); Jacot et al. 2018, Lee et al. 2019"
+SOURCE = ("Jacot, Gabriel & Hongler 2018, 'Neural tangent kernel'; Lee et al. 2019, 'Wide neural networks of "
+          "any depth evolve as linear models under gradient descent'")
 MINUTES = (0.4, 1.0)
 LR, STEPS = 0.02, 1000
 
@@ -71,9 +72,9 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
 
 
 def _measure(result) -> dict:
-    from .. import baselines
-    from ..config import resolve
-    from ..run import Experiment
+    from implicit_bias.engine import estimators as baselines
+    from implicit_bias.engine import resolve
+    from implicit_bias.engine import Experiment
 
     experiment = Experiment.build(resolve(result.config))
     model, problem = experiment.objective.model, experiment.objective.problem

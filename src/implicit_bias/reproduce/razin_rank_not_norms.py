@@ -1,4 +1,4 @@
-"""razin-rank-not-norms (seed 001; Razin & Cohen 2020, "Implicit regularization in deep learning
+"""razin-rank-not-norms (Razin & Cohen 2020, "Implicit regularization in deep learning
 may not be explainable by norms"): on the 2x2 completion problem — W[0,1] = W[1,0] = 1 and
 W[1,1] = 0 observed, W[0,0] free — a deep linear network started at a positive-determinant init
 drives the loss to 0 only by sending the unobserved entry |W[0,0]| to infinity, so every norm
@@ -54,7 +54,7 @@ from . import Claim, Figure
 NAME = "razin-rank-not-norms"
 CLAIM = ("On Razin & Cohen's 2x2 completion a deep linear net from a positive-det init sends |W00| → ∞ "
          "as loss → 0 (|W00| ≥ 1/√(6·loss)): all norms diverge while the effective rank → 1.")
-SOURCE = "seed 001; Razin & Cohen (2020), 'Implicit regularization in deep learning may not be explainable by norms'"
+SOURCE = "Razin & Cohen (2020), 'Implicit regularization in deep learning may not be explainable by norms'"
 MINUTES = (0.2, 0.3)
 LR = 0.05
 TIGHT = 0.03

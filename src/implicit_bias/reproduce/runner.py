@@ -9,11 +9,11 @@ import json
 import shlex
 from pathlib import Path
 
-from .. import config as config_mod
-from .. import store
-from ..run import load_run
-from ..sweep import Sweep, execute
-from . import Claim, Figure, load
+from implicit_bias import settings as config_mod
+from implicit_bias.engine import files as store
+from implicit_bias.engine import load_run
+from implicit_bias.engine import Sweep, execute
+from implicit_bias.reproduce import Claim, Figure, load
 
 
 def run_reproduction(name: str, *, quick: bool = False, out: str | Path = "reproductions", jobs: int | None = 1,

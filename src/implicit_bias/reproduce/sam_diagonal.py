@@ -1,15 +1,16 @@
-"""sam-diagonal (seed 004, Clara's SAM slides): on the diagonal network w = w2 ⊙ w1 (our product model
+"""sam-diagonal (Clara, "Regularization in the Age of Machine Learning" (slides, 2025); Clara et al.
+2025): on the diagonal network w = w2 ⊙ w1 (our product model
 β = u ⊙ v, u = w1, v = w2) with an orthogonal design, stochastic SAM with ξ ~ N(0, η²I) minimizes
 C(θ) + (η²/2)‖θ‖² (its "flatness term"), whose minimizers soft-threshold the target: coordinates
 with |w*_i| ≤ η² go to exactly 0 and the others to |w1_i| = |w2_i| = √(|w*_i| − η²), i.e.
 β_i = sign(w*_i)(|w*_i| − η²); and the imbalance w1² − w2² decays like e^{−2η²t}.
 
 The setting (the one of tests/test_trainer_dynamics.py §4): seed 2, n = d = 6 with XᵀX = n·I, so
-our loss (1/n)Σ½(x_iᵀβ − y_i)² with y = Xw* IS the seed's ½‖w* − w2⊙w1‖²; w* = [−0.722, −1.431,
+our loss (1/n)Σ½(x_iᵀβ − y_i)² with y = Xw* IS the slides' ½‖w* − w2⊙w1‖²; w* = [−0.722, −1.431,
 −0.220, 0.732, 0.172, 2.848], η² = 0.36 (every |w*_i| is ≥ 0.14 away from the threshold), init
 u = v = α = 0.5.
 
-The math (seed 004). (i) Flatness term: with C = ½‖w* − v⊙u‖²,
+The math (Clara's slides; Clara et al. 2025). (i) Flatness term: with C = ½‖w* − v⊙u‖²,
 E_ξ C(θ + ξ) = C(θ) + (η²/2)(‖u‖² + ‖v‖²) + dη⁴/2 exactly (C is quadratic in each factor), and
 (η²/2)(‖u‖² + ‖v‖²) = (η²/2)·tr∇²C(θ), the second-order "flatness" E f(θ+ξ) − f(θ) ≈ (η²/2)tr∇²f
 of the slides, exact here. So the stochastic SAM step ∇C(θ + ξ) is an unbiased estimate of
@@ -59,12 +60,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from implicit_bias.reproduce import Claim, Figure  # noqa: E402
 
 NAME = "sam-diagonal"
 CLAIM = ("Stochastic SAM / its ℓ2 penalty on w2⊙w1 soft-thresholds w* at η² (exact zeros, √(|w*|−η²) per "
          "factor); u²−v² decays as e^{−2η²t}; the flatness term is (η²/2)tr∇²C.")
-SOURCE = ("seed 004 (Clara, SAM slides); Clara et al. 2025, 'Training diagonal linear "
+SOURCE = ("Clara, 'Regularization in the Age of Machine Learning' (slides, 2025); "
+          "Clara et al. 2025, 'Training diagonal linear "
           "networks with stochastic sharpness-aware minimization' (arXiv 2503.11891)")
 MINUTES = (1.1, 1.3)
 SEED = 2
@@ -114,13 +116,13 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
 
 
 def soft_threshold(w: np.ndarray, t: float) -> np.ndarray:
-    """sign(w)(|w| − t)₊, the minimizer of ½(w − β)² + t|β| (and of the seed's penalized loss in β)."""
+    """sign(w)(|w| − t)₊, the minimizer of ½(w − β)² + t|β| (and of the slides' penalized loss in β)."""
     return np.sign(w) * np.maximum(np.abs(w) - t, 0.0)
 
 
 def _experiment(config: dict):
-    from ..config import resolve
-    from ..run import Experiment
+    from implicit_bias.engine import resolve
+    from implicit_bias.engine import Experiment
 
     return Experiment.build(resolve(config))
 
@@ -128,14 +130,16 @@ def _experiment(config: dict):
 def _snapshots(config: dict, key, params0=None) -> tuple[np.ndarray, list[dict]]:
     """Replay a discrete run (or a chain with another key), returning (times, params) at every
     ``log_every`` steps via the trainer's checkpoint hook."""
-    from ..trainers import train
+    from implicit_bias.engine import section_settings
+    from implicit_bias.engine import train
 
     experiment = _experiment(config)
-    trainer = dict(experiment.config["trainer"], checkpoint_every=experiment.config["trainer"]["log_every"])
+    trainer = section_settings("trainer", experiment.config["trainer"])
+    trainer = trainer.replace(checkpoint_every=trainer.log_every)
     snaps = [(0, experiment.params0 if params0 is None else params0)]
     train(experiment.objective, snaps[0][1], trainer, key=key,
           on_checkpoint=lambda c: snaps.append((c.step, c.params)))
-    lr = trainer["lr"]
+    lr = trainer.lr
     return (np.array([s * lr for s, _ in snaps]),
             [{k: np.asarray(v) for k, v in p.items()} for _, p in snaps])
 
@@ -144,8 +148,9 @@ def _balancedness(config: dict) -> dict:
     """The penalized flow of ``config`` from a fixed unbalanced init; fitted decay rates."""
     import jax.numpy as jnp
 
-    from ..keys import named_key
-    from ..trainers import train
+    from implicit_bias.engine import named_key
+    from implicit_bias.engine import section_settings
+    from implicit_bias.engine import train
 
     experiment = _experiment(config)
     rng = np.random.default_rng(1)
@@ -153,7 +158,7 @@ def _balancedness(config: dict) -> dict:
     times = np.linspace(0.0, FLOW_T, FLOW_POINTS)
     imbalance = [np.asarray(params0["u"] ** 2 - params0["v"] ** 2)]
     for t in times[1:]:
-        trainer = dict(experiment.config["trainer"], t_max=float(t), log_dt=float(t))
+        trainer = section_settings("trainer", dict(experiment.config["trainer"], t_max=float(t), log_dt=float(t)))
         p = train(experiment.objective, params0, trainer, key=named_key(0, "sampling")).params
         imbalance.append(np.asarray(p["u"] ** 2 - p["v"] ** 2))
     imbalance = np.asarray(imbalance)
@@ -177,14 +182,16 @@ def _flatness(sam_config: dict, points: list[dict], draws: int) -> dict:
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    from ..keys import named_key
-    from ..trainers.gradients import StepSpec, oracle
-    from ..trainers.optimizers import hyperparameters
+    from implicit_bias.core.curvature import hessian_trace_exact
+    from implicit_bias.engine import named_key
+    from implicit_bias.engine import section_settings
+    from implicit_bias.engine import StepSpec, oracle
+    from implicit_bias.engine import hyperparameters
 
     experiment = _experiment(sam_config)
-    objective, trainer = experiment.objective, experiment.config["trainer"]
-    rho = float(trainer["rho"])
-    spec, hyper = StepSpec.from_config(trainer), hyperparameters(trainer, jnp.float64)
+    objective, trainer = experiment.objective, section_settings("trainer", experiment.config["trainer"])
+    rho = float(trainer.rho)
+    spec, hyper = StepSpec.from_settings(trainer), hyperparameters(trainer, jnp.float64)
     keys = jax.random.split(named_key(0, "flatness"), draws)
     z_value, z_grad, z_plain, rows = [], [], [], []
     for params in points:
@@ -196,7 +203,7 @@ def _flatness(sam_config: dict, points: list[dict], draws: int) -> dict:
             return objective(unravel(theta + rho * jax.random.normal(key, theta.shape, theta.dtype)))
 
         values = np.asarray(jax.lax.map(perturbed_value, keys, batch_size=1000)) - float(objective(params))
-        hess_trace = float(jnp.trace(jax.hessian(lambda t, unravel=unravel: objective(unravel(t)))(theta)))
+        hess_trace = float(hessian_trace_exact(objective, params))  # Σ_i e_iᵀ∇²C e_i, matrix-free
         predicted = ETA2 / 2 * hess_trace + d * ETA2**2 / 2
         se = values.std(ddof=1) / np.sqrt(draws)
         with np.errstate(divide="ignore", invalid="ignore"):  # ρ = 0 (broken): se = 0, z = ±inf or nan
@@ -218,7 +225,7 @@ def _flatness(sam_config: dict, points: list[dict], draws: int) -> dict:
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     import jax
 
-    from ..keys import named_key
+    from implicit_bias.engine import named_key
 
     gd, sam = runs["l2-gd"], runs["stochastic-sam"]
     w_star = np.asarray(_experiment(gd.config).objective.problem.ground_truth)

@@ -42,13 +42,13 @@ import matplotlib.ticker
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from .. import theory
-from . import Claim, Figure
+from implicit_bias.engine import theory
+from implicit_bias.reproduce import Claim, Figure
 
 NAME = "saxe-deep-linear"
 CLAIM = ("A depth-2 linear net learns each mode along Saxe's sigmoid, in time ∝ 1/s (strong modes first, "
          "stage-wise); depth 3 sharpens the stages (Arora's singular-value ODE).")
-SOURCE = "Saxe, McClelland & Ganguli (2014), eq. 10; Arora, Cohen, Hu & Luo (2019), Thm 3 (seed 003)"
+SOURCE = "Saxe, McClelland & Ganguli (2014), eq. 10; Arora, Cohen, Hu & Luo (2019), Thm 3"
 MINUTES = (0.3, 0.5)
 A0 = 1e-3
 CURVE_TOL = 1e-6

@@ -1,4 +1,4 @@
-"""sgd-modified-loss (seed 002; Smith, Dherin, Barrett & De 2021; Barrett & Dherin 2021): gradient
+"""sgd-modified-loss (Smith, Dherin, Barrett & De 2021; Barrett & Dherin 2021): gradient
 descent with step η follows the gradient flow of the MODIFIED loss C̃ = C + (η/4)‖∇C‖² to O(η²),
 but the flow of C itself only to O(η); random-reshuffling SGD adds the term ε/(4m)Σ_k‖∇Ĉ_k‖²'s
 excess over (ε/4)‖∇C‖²; taking n Euler steps of ε/n per batch shrinks the implicit term as 1/n
@@ -21,7 +21,7 @@ Claims and tolerances (slopes are least-squares fits of log gap on log η over t
 - ``gd-vs-modified-flow-second-order``: slope of ‖θ_GD − θ_modified(T)‖ in [1.85, 2.15], and at the
   smallest η the modified flow is > 10× closer to GD than the plain flow.
 
-Random reshuffling (seed 002, "Random Shuffling"; Smith et al. 2021). An epoch of m steps
+Random reshuffling (Smith et al. 2021). An epoch of m steps
 θ ← θ − ε∇Ĉ_{π(j)}(θ), π a random order of the m batches, expands as
 θ0 − mε∇C + ε² Σ_{j} Σ_{k<j} ∇²Ĉ_{π(j)}∇Ĉ_{π(k)} + O(m³ε³); averaged over the orders it equals
 the flow of C̃_SGD = C + ε/(4m) Σ_k ‖∇Ĉ_k‖² over time mε up to O(m³ε³). Since
@@ -41,7 +41,7 @@ the smallest measured gap ~1e-9).
   the update rule on the permutation it drew (≤ 1e-13, rounding) and its logged `modified_loss`
   at step 0 equals C̃_SGD(θ0) (relative 1e-12).
 
-Discretization vs stochasticity (seed 002: n Euler steps of size α = ε/n on each sampled batch,
+Discretization vs stochasticity (Smith et al. 2021's experiment: n Euler steps of size α = ε/n on each sampled batch,
 ``euler_same_batch``). The same expansion gives, for the order-average of one epoch,
 E[θ_n] − θ_flow(mε) = −(ε²/(2n)) Σ_k ∇²Ĉ_k∇Ĉ_k + O(ε³): the implicit (bias) term is set by the
 bare step α = ε/n and vanishes as n → ∞, while the order-dependent (stochastic) term
@@ -51,7 +51,7 @@ bare step α = ε/n and vanishes as n → ∞, while the order-dependent (stocha
   spread of θ_n over the orders changes by < 10 % across n (it is n-independent at leading order),
   and the engine's `euler_same_batch` epoch equals n steps of ε/n on each sample of its permutation.
 
-Batch size (seed 002: E_batches[C̃_SGD] = C + (ε/4)‖∇C‖² + ((N − B)/(N − 1))(ε/(4B)) Γ,
+Batch size (Smith et al. 2021: E_batches[C̃_SGD] = C + (ε/4)‖∇C‖² + ((N − B)/(N − 1))(ε/(4B)) Γ,
 Γ = (1/N) Σ_i ‖∇C_i − ∇C‖²). The extra term, so the displacement of the mean SGD iterate from the
 GD iterate with the same ε over a fixed flow time T, is to leading order proportional to
 x = (ε/B)(N − B)/(N − 1) ≈ ε/B. Setting: the same model on N = 12 samples, B ∈ {1, 2, 4},
@@ -90,16 +90,18 @@ import matplotlib.ticker
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ..config import resolve
-from ..keys import named_key
-from ..objective import Objective
-from ..run import Experiment
-from . import Claim, Figure
+from implicit_bias.engine import resolve
+from implicit_bias.engine import section_settings
+from implicit_bias.engine import named_key
+from implicit_bias.engine import Objective
+from implicit_bias.engine import Experiment
+from implicit_bias.reproduce import Claim, Figure
 
 NAME = "sgd-modified-loss"
 CLAIM = ("GD tracks the modified flow of C + (η/4)‖∇C‖² to O(η²) (the plain flow to O(η)); random reshuffling adds "
          "ε/(4m)Σ‖∇Ĉ_k‖²; n Euler steps per batch shrink it as 1/n; it scales with lr/B.")
-SOURCE = "seed 002 (course notes, 'implicit regularization of SGD'; Smith et al. 2021, Barrett & Dherin 2021)"
+SOURCE = ("Smith, Dherin, Barrett & De 2021, 'On the origin of implicit regularization in stochastic gradient "
+          "descent'; Barrett & Dherin 2021, 'Implicit gradient regularization'")
 MINUTES = (1.5, 1.5)
 T = 1.0
 LRS = [0.04, 0.02, 0.01, 0.005]
@@ -249,9 +251,9 @@ def _sequences(sampling: str, m: int, repeat: int = 1) -> np.ndarray:
 
 def _engine_order(config: dict) -> list[int]:
     """The sample order the engine drew in the first epoch of a batch-1 run."""
-    from ..trainers.gradients import StepSpec, batch_indices
+    from implicit_bias.engine import StepSpec, batch_indices
 
-    spec = StepSpec.from_config(config["trainer"])
+    spec = StepSpec.from_settings(section_settings("trainer", config["trainer"]))
     key = named_key(config["seed"], "sampling")
     return [int(batch_indices(spec, key, jnp.asarray(j), RR_M)[0]) for j in range(RR_M)]
 
@@ -334,17 +336,17 @@ def _analyze_euler(runs: dict) -> tuple[list[Claim], dict]:
 def _mean_sgd(config: dict, replicates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and standard error over ``replicates`` sampling keys of the final parameters of the engine's
     own compiled steps (``train_chunk`` vmapped over keys), and the replicate with the run's own key."""
-    from ..trainers.gradients import StepSpec
-    from ..trainers.loop import RUNNING, Carry, initial_opt_state, train_chunk
-    from ..trainers.optimizers import hyperparameters
+    from implicit_bias.engine import StepSpec
+    from implicit_bias.engine import RUNNING, Carry, initial_opt_state, train_chunk
+    from implicit_bias.engine import hyperparameters
 
     cfg = resolve(config)
     experiment = Experiment.build(cfg)
-    trainer = cfg["trainer"]
+    trainer = section_settings("trainer", cfg["trainer"])
     dtype = jax.tree_util.tree_leaves(experiment.params0)[0].dtype
-    spec = StepSpec.from_config(trainer)
+    spec = StepSpec.from_settings(trainer)
     hyper = hyperparameters(trainer, dtype)
-    steps = int(trainer["steps"])
+    steps = int(trainer.steps)
     carry = Carry(params=experiment.params0, opt_state=initial_opt_state(trainer, experiment.params0),
                   step=jnp.asarray(0, jnp.int64), status=jnp.asarray(RUNNING, jnp.int32),
                   status_step=jnp.asarray(-1, jnp.int64))

@@ -1,4 +1,5 @@
-"""weight-decay-hessian (seed 002): an L2 penalty rescales the least-squares solution along the
+"""weight-decay-hessian (Bishop 1995; "Advanced Topics in Machine Learning – Notes part 1" (course notes, DSSC, Trieste)):
+an L2 penalty rescales the least-squares solution along the
 Hessian's eigendirections by h_i/(h_i + α), and training with Gaussian input noise is L2.
 
 The math (our loss L(β) = (1/n) Σ ½(x_iᵀβ − y_i)², Hessian H = XᵀX/n = Σ h_i v_i v_iᵀ):
@@ -7,8 +8,8 @@ The math (our loss L(β) = (1/n) Σ ½(x_iᵀβ − y_i)², Hessian H = XᵀX/n 
   least-squares solution. Directions with h_i ≫ α are kept, those with h_i ≪ α are shrunk away.
   The engine reaches β_α with ``[penalty] kind = "l2"`` (weight α) and with ``weight_decay = α``.
 - Input noise (Bishop 1995): with X ← X + σΞ at every step, E over Ξ of the step loss is
-  L(β) + (σ²/2)‖β‖², so in OUR (mean) normalization input noise σ ≡ L2 with α = σ². The seed writes
-  the unnormalized sum of squares, where the same penalty reads α′ = n·σ²; using α′ = nσ² as our α
+  L(β) + (σ²/2)‖β‖², so in OUR (mean) normalization input noise σ ≡ L2 with α = σ². The course notes
+  write the unnormalized sum of squares, where the same penalty reads α′ = n·σ²; using α′ = nσ² as our α
   is the classic mistake (the BROKEN setting). The noisy gradient is affine in β with noise
   independent of β_k, so E[β_k] follows GD on the expected loss exactly and converges to β_{σ²}.
 
@@ -40,12 +41,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .. import baselines as bl  # noqa: E402
-from . import Claim, Figure  # noqa: E402
+from implicit_bias.engine import estimators as bl  # noqa: E402
+from implicit_bias.reproduce import Claim, Figure  # noqa: E402
 
 NAME = "weight-decay-hessian"
 CLAIM = "L2 rescales the solution by h_i/(h_i+α) along Hessian eigendirections; input noise σ ≡ L2 with α = σ² (mean loss)."
-SOURCE = "seed 002 (course notes, 'weight decay' and 'connection with noisy input'; Bishop 1995)"
+SOURCE = ("Bishop 1995, 'Training with noise is equivalent to Tikhonov regularization'; "
+          "'Advanced Topics in Machine Learning – Notes part 1' (course notes, DSSC, Trieste), "
+          "'L2 regularization' and 'Connection with noisy input'")
 MINUTES = (0.4, 1.0)
 ALPHA = 0.3
 SIGMA = 0.6
@@ -95,9 +98,10 @@ def _t_along(diffs: np.ndarray, directions: np.ndarray) -> float:
 
 
 def _data(result):
-    from ..problems import make_problem
+    from implicit_bias.engine import make_problem
+    from implicit_bias.engine import section_settings
 
-    P = make_problem(result.config["problem"], result.config["seed"])
+    P = make_problem(section_settings("problem", result.config["problem"]), result.config["seed"])
     return np.asarray(P.X), np.asarray(P.targets)
 
 
@@ -166,5 +170,5 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     caption = (f"Left: L2 (penalty or weight decay, α={ALPHA}) keeps the fraction h/(h+α) of the least-squares "
                f"solution along each Hessian eigendirection (max error {rescale_err:.1e}). Right: GD with Gaussian "
                f"input noise σ={SIGMA} averages to ridge with λ=σ²={SIGMA**2:g} in our mean-loss normalization "
-               f"(= nσ² in the seed's sum-of-squares form); the per-chain deviation along the shrinkage direction has t = {t_pred:.2f} (|t| ≤ {z_crit:.2f} required), Hotelling T²={t2:.1f} vs critical {critical:.1f}.")
+               f"(= nσ² in the sum-of-squares form of the course notes); the per-chain deviation along the shrinkage direction has t = {t_pred:.2f} (|t| ≤ {z_crit:.2f} required), Hotelling T²={t2:.1f} vs critical {critical:.1f}.")
     return claims, [Figure("weight_decay_hessian", fig, caption)]

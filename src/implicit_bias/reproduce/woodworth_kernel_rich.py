@@ -1,4 +1,4 @@
-"""woodworth-kernel-rich (seed 000; Woodworth et al. 2020, "Kernel and rich regimes in
+"""woodworth-kernel-rich (Woodworth et al. 2020, "Kernel and rich regimes in
 overparametrized models"): gradient descent on the diagonal network β = u² − v² from
 u(0) = v(0) = α interpolates between the minimum-ℓ2 interpolant (kernel regime, large α) and the
 minimum-ℓ1 interpolant (rich regime, small α); at every α its limit is argmin Q_α(β) s.t. Xβ = y.
@@ -38,7 +38,7 @@ from . import Claim, Figure, relative_distance  # noqa: E402
 NAME = "woodworth-kernel-rich"
 CLAIM = ("GD on u²−v² from scale α ends at argmin Q_α: min ℓ1 (sparse recovery) for small α, "
          "min ℓ2 for large α.")
-SOURCE = "seed 000 (Lawrence, gradient flow notes); Woodworth et al. 2020, Thm 1"
+SOURCE = "Woodworth et al. 2020, 'Kernel and rich regimes in overparametrized models', Thm 1"
 MINUTES = (0.4, 2.0)
 SEED = 0
 MATCH_TOL = 2e-2

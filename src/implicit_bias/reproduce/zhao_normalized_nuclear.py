@@ -1,4 +1,4 @@
-"""zhao-normalized-nuclear (seed 001; Zhao 2022, "Combining explicit and implicit
+"""zhao-normalized-nuclear (Zhao 2022, "Combining explicit and implicit
 regularization for efficient learning in deep networks"): a depth-1 (linear) model trained with
 Adam plus the scale-invariant penalty ‖W‖_*/‖W‖_F recovers a low-rank matrix from few entries,
 as a deep factorization does; neither ingredient alone does within the same budget.
@@ -39,7 +39,7 @@ from . import Claim, Figure  # noqa: E402
 
 NAME = "zhao-normalized-nuclear"
 CLAIM = "Depth 1 + Adam + ‖W‖_*/‖W‖_F recovers a low-rank matrix; without the penalty, or with GD, it does not."
-SOURCE = "seed 001 (implicit regularisation notes); Zhao 2022"
+SOURCE = "Zhao 2022, 'Combining explicit and implicit regularization for efficient learning in deep networks'"
 MINUTES = (0.5, 2.0)
 SEED = 1  # quick; full uses seed 0, the setting measured in tests/test_zhao2022.py
 WEIGHT = 1e-3

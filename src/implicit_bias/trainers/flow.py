@@ -3,7 +3,7 @@
 ``flow``: the true gradient flow of the objective C.
 
 ``modified_flow``: the gradient flow of C̃ = C + (η/4)‖∇C‖² (Smith, Dherin, Barrett & De 2021,
-"On the origin of implicit regularization in stochastic gradient descent"; seed 002), which
+"On the origin of implicit regularization in stochastic gradient descent"), which
 GD with step η follows to O(η²) instead of O(η). Its vector field is
 
     −∇C̃(θ) = −∇C(θ) − (η/2) ∇²C(θ) ∇C(θ),
@@ -19,17 +19,18 @@ loss reaches ``stop_loss``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .. import theory
-from ..models import Params
-from ..objective import Objective
-from .loop import Logger, Trajectory
+from implicit_bias.core import theory
+from implicit_bias.core.models import Params
+from implicit_bias.core.objective import Objective
+from implicit_bias.trainers.info import trainer_info
+from implicit_bias.trainers.loop import Logger, Trajectory
 
 _SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5}
 
@@ -71,29 +72,31 @@ def flow_interval(objective: Objective, modified: bool, solver: str, y0: Params,
     return y, sol.ts[-1], stopped, ok, out_of_steps, sol.stats["num_steps"]
 
 
-def train_flow(objective: Objective, params0: Params, trainer_cfg: Mapping[str, Any], *, key: jax.Array = None,
+def train_flow(objective: Objective, params0: Params, trainer, *, key: jax.Array = None,
                top_k: int = 10, on_log: Callable[[dict[str, Any]], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> Trajectory:
-    """Integrate the (modified) gradient flow to ``t_max``, logging every ``log_dt`` of flow time."""
+    """Integrate the (modified) gradient flow of typed ``[trainer]`` settings to ``t_max``, logging
+    every ``log_dt`` of flow time."""
     del key  # deterministic
-    modified = trainer_cfg["kind"] == "modified_flow"
+    modified = trainer_info(trainer).has_modified_loss
     dtype = jax.tree_util.tree_leaves(params0)[0].dtype
     as_array = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    t_max = float(trainer_cfg["t_max"])
-    log_dt = float(trainer_cfg["log_dt"]) or t_max / 100 or 1.0
+    t_max = float(trainer.t_max)
+    log_dt = float(trainer.log_dt) or t_max / 100 or 1.0
     n_intervals = max(1, math.ceil(t_max / log_dt - 1e-9)) if t_max > 0 else 0
-    logger = Logger(objective, top_k, on_log, trainer_cfg["max_time"], lr=trainer_cfg.get("lr"))
+    lr = getattr(trainer, "lr", None)  # modified_flow only: the η of C + (η/4)‖∇C‖²
+    logger = Logger(objective, top_k, on_log, trainer.max_time, lr=lr)
     logger.log(0, 0.0, params0)
     y, t, n_steps = params0, 0.0, 0
     status = "max_steps"
-    if objective.data_loss(params0) <= trainer_cfg["stop_loss"]:
+    if objective.data_loss(params0) <= trainer.stop_loss:
         status, n_intervals = "converged", 0
     for i in range(n_intervals):
         t1 = min(t_max, (i + 1) * log_dt)
         y, t_end, stopped, ok, out_of_steps, steps = flow_interval(
-            objective, modified, trainer_cfg["solver"], y, as_array(t), as_array(t1),
-            as_array(trainer_cfg.get("lr", 0.0)), as_array(trainer_cfg["stop_loss"]),
-            as_array(trainer_cfg["rtol"]), as_array(trainer_cfg["atol"]), trainer_cfg["max_solver_steps"])
+            objective, modified, trainer.solver, y, as_array(t), as_array(t1),
+            as_array(0.0 if lr is None else lr), as_array(trainer.stop_loss),
+            as_array(trainer.rtol), as_array(trainer.atol), trainer.max_solver_steps)
         n_steps += int(steps)
         t = float(t_end)
         row = logger.log(n_steps, t, y)

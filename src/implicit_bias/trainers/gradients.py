@@ -12,10 +12,10 @@ C_k; then evaluate the gradient of C_k, possibly at a perturbed point (SAM).
 - ``label_noise``: y ← y + σ ξ; ``input_noise``: X ← X + σ Ξ (least squares);
 - ``dropout`` with keep probability p: X ← M ⊙ X with M_ni ~ Bernoulli(p),
   unscaled, whose expected loss gives the ridge-like estimator
-  (p XᵀX + (1 − p) Diag(XᵀX))⁻¹ XᵀY of seed 004;
+  (p XᵀX + (1 − p) Diag(XᵀX))⁻¹ XᵀY of Clara, Langer & Schmidt-Hieber 2024;
 - SAM (Foret et al. 2021): g = ∇C_k(θ + ε) with ε = ρ ∇C_k/‖∇C_k‖ ("sam"),
   ε = ρ ∇C_k ("usam", unnormalized), or ε ~ N(0, ρ² I) ("stochastic" SAM of
-  seed 004, an unbiased step on E_ξ C_k(θ + ξ)).
+  Clara et al. 2025, an unbiased step on E_ξ C_k(θ + ξ)).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ..objective import Objective
+from implicit_bias.core.objective import Objective
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,23 @@ class StepSpec:
     dropout: bool = False
 
     @classmethod
-    def from_config(cls, trainer_cfg: Mapping) -> "StepSpec":
-        return cls(kind=trainer_cfg["kind"], batch_size=trainer_cfg.get("batch_size", 0),
-                   sampling=trainer_cfg.get("sampling", "with_replacement"),
-                   n_inner=trainer_cfg.get("n_inner", 1),
-                   sam_variant=trainer_cfg.get("variant") if trainer_cfg["kind"] == "sam" else None,
-                   label_noise=trainer_cfg.get("label_noise", 0.0) > 0,
-                   input_noise=trainer_cfg.get("input_noise", 0.0) > 0,
-                   dropout=trainer_cfg.get("dropout", 1.0) < 1.0)
+    def from_settings(cls, trainer) -> "StepSpec":
+        """The step of typed ``[trainer]`` settings of a discrete kind.
+
+        ``batch_size``/``sampling`` (not for ``gd``), ``n_inner`` (``euler_same_batch``) and
+        ``variant`` (``sam``) are keys of some kinds only: absent, they take their no-op value."""
+        return cls(kind=trainer.kind, batch_size=getattr(trainer, "batch_size", 0),
+                   sampling=getattr(trainer, "sampling", "with_replacement"),
+                   n_inner=getattr(trainer, "n_inner", 1),
+                   sam_variant=getattr(trainer, "variant", None),
+                   label_noise=trainer.label_noise > 0,
+                   input_noise=trainer.input_noise > 0,
+                   dropout=trainer.dropout < 1.0)
+
+    @property
+    def minibatched(self) -> bool:
+        """True when each step samples a minibatch of ``batch_size`` observations."""
+        return self.batch_size > 0
 
     @property
     def deterministic(self) -> bool:

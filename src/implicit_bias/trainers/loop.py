@@ -1,4 +1,4 @@
-"""The ONE ``lax.scan`` loop shared by every discrete trainer.
+"""The ONE loop shared by every discrete trainer: a compiled ``lax.scan`` chunk and one host loop.
 
 A trainer is an optax transformation (``optimizers.OPTIMIZERS``) plus a
 gradient oracle (``gradients.oracle``: minibatch, noise, SAM). The loop runs
@@ -15,246 +15,180 @@ samples the step objective C_k, evaluates it and its gradient at θ_k, and
 
 Hyper-parameters (lr, noise levels, ρ, ...) are traced arrays and the
 randomness is ``fold_in(key, step)``: a new lr, init or seed never recompiles.
+
+Between chunks, :func:`host_loop` logs a row per member and applies the host-side rules
+(checkpoints, stochastic convergence, patience, wall-clock limit, interruption). It drives
+*members*: a single run (:class:`SingleRun`, what :func:`train_discrete` trains) or a batch of
+runs stacked along a leading axis and stepped under ``jax.vmap`` (:class:`VmappedMembers`,
+what :func:`train_members` — and the sweep executor's ``execution.batched`` — trains), each
+member with its own status. Every rule therefore exists once.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Sequence
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from ..metrics import column_rank, compute_metrics
-from ..models import Params
-from ..objective import Objective
-from .gradients import StepSpec, oracle, step_objective
-from .optimizers import OPTIMIZERS, hyperparameters
+from implicit_bias.core.models import Params
+from implicit_bias.core.objective import Objective
+from implicit_bias.trainers.gradients import StepSpec
+from implicit_bias.trainers.info import modified_loss_lr
+from implicit_bias.trainers.optimizers import hyperparameters
 
-RUNNING, CONVERGED, DIVERGED = 0, 1, 2
-#: trainers whose modified loss (Smith et al. 2021) is logged as ``modified_loss``.
-MODIFIED_LOSS_KINDS = ("gd", "sgd", "euler_same_batch")
-STATUS_NAMES = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
+from implicit_bias.trainers.members import SingleRun, VmappedMembers, _host_ints, _stack  # noqa: E402
+from implicit_bias.trainers.records import (  # noqa: E402,F401 - re-exported: the loop's vocabulary
+    Checkpoint, EarlyStopping, Logger, Trajectory, external_stop, host_metrics, initial_opt_state)
+from implicit_bias.trainers.step import (  # noqa: E402,F401
+    CONVERGED, DIVERGED, HOST_STOPPED, RUNNING, STATUS_NAMES, Carry, train_chunk, train_chunk_batched)
 
+# --------------------------------------------------------------------------- the host loop
 
-class Carry(NamedTuple):
-    params: Params
-    opt_state: Any
-    step: jax.Array  # number of (outer) steps applied so far
-    status: jax.Array  # RUNNING, CONVERGED or DIVERGED
-    status_step: jax.Array  # step at which the status was set (-1 while running)
+def host_loop(members, trainers: Sequence[Any], carry: Carry, *,
+              start_rows: Sequence[list[dict[str, Any]]] | None = None,
+              on_log: Sequence[Callable[[dict[str, Any]], None] | None] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              on_checkpoint: Sequence[Callable[[Checkpoint], None] | None] | None = None) -> list[Trajectory]:
+    """THE host loop of every discrete run: chunks of ``log_every`` compiled steps, a logged row per
+    member after each, and the stopping rules, for ``members`` (a :class:`SingleRun` or
+    :class:`VmappedMembers`) trained with the typed ``trainers[i]`` settings.
 
+    Each member has its own status. On the device (``train_chunk``): ``converged`` at the step the
+    training loss reaches ``stop_loss`` (deterministic steps), ``diverged`` when the step objective
+    or its gradient is not finite or exceeds the blow-up threshold 10^20·(C(θ_0) + 1). On the host,
+    at the end of a chunk: a checkpoint to ``on_checkpoint[i]`` when the step crosses a multiple of
+    ``checkpoint_every``; ``converged`` when a stochastic trainer's full training loss is below
+    ``stop_loss``; ``early_stopped`` after ``patience`` rows without a better ``test_loss``; then, for
+    every member still running, ``max_time`` / ``interrupted`` (``should_stop()``; a checkpoint
+    is written so the run resumes from exactly there). A member stopped on the host is frozen in
+    the carry (it neither moves nor counts steps) while the others go on.
+    """
+    n, spec = members.n, members.spec
+    first = trainers[0]  # steps, log_every, checkpoint_every, max_time: static, common to the members
+    max_steps, log_every = int(first.steps), int(first.log_every)
+    checkpoint_every, max_time = int(first.checkpoint_every), float(first.max_time)
+    lrs = [float(t.lr) for t in trainers]
+    stop_values = [float(t.stop_loss) for t in trainers]
+    on_log = on_log or [None] * n
+    started = time.perf_counter()
 
-def _select(flag: jax.Array, new, old):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
+    def notify(i: int, row: dict[str, Any]) -> None:
+        if on_log[i] is not None:
+            on_log[i](row)
 
+    def checkpoint_of(i: int, step: int) -> Checkpoint:
+        return Checkpoint(params=members.member(carry.params, i), opt_state=members.member(carry.opt_state, i),
+                          step=step, rows=list(rows[i]))
 
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
-
-
-@eqx.filter_jit
-def train_chunk(objective: Objective, spec: StepSpec, hyper: Mapping[str, Any], carry: Carry, key: jax.Array,
-                n_active: jax.Array, stop_loss: jax.Array, blowup: jax.Array, chunk_len: int) -> Carry:
-    """Run up to ``chunk_len`` steps (only the first ``n_active`` of them update)."""
-    tx = OPTIMIZERS[spec.kind](hyper)
-
-    def extra_inner_steps(params, opt_state, step_obj, step_key):
-        """euler_same_batch: n_inner − 1 more updates on the same step objective."""
-        def inner(_, state):
-            params, opt_state = state
-            _, grads = oracle(step_obj, spec, hyper, params, step_key)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state
-        return jax.lax.fori_loop(1, spec.n_inner, inner, (params, opt_state))
-
-    def body(carry: Carry, i):
-        step_key = jax.random.fold_in(key, carry.step)
-        step_obj = step_objective(objective, spec, hyper, key, carry.step)
-        (value, loss), grads = oracle(step_obj, spec, hyper, carry.params, step_key)
-        running = (carry.status == RUNNING) & (i < n_active)
-        finite = jnp.isfinite(value) & _all_finite(grads) & (value <= blowup)
-        converged = running & finite & (loss <= stop_loss) if spec.deterministic else jnp.zeros((), bool)
-        diverged = running & ~finite
-        move = running & finite & ~converged
-        updates, new_opt_state = tx.update(grads, carry.opt_state, carry.params)
-        new_params = optax.apply_updates(carry.params, updates)
-        if spec.n_inner > 1:
-            new_params, new_opt_state = extra_inner_steps(new_params, new_opt_state, step_obj, step_key)
-        status = jnp.where(converged, CONVERGED, jnp.where(diverged, DIVERGED, carry.status))
-        status_step = jnp.where(converged | diverged, carry.step, carry.status_step)
-        return Carry(params=_select(move, new_params, carry.params),
-                     opt_state=_select(move, new_opt_state, carry.opt_state),
-                     step=carry.step + move.astype(carry.step.dtype),
-                     status=status.astype(carry.status.dtype),
-                     status_step=status_step.astype(carry.status_step.dtype)), None
-
-    carry, _ = jax.lax.scan(body, carry, jnp.arange(chunk_len))
-    return carry
-
-
-@dataclass
-class Trajectory:
-    """What a trainer returns: logged rows, the final parameters and how the run ended."""
-
-    rows: list[dict[str, Any]]
-    params: Params
-    status: str
-    steps: int
-    time: float
-    status_step: int | None = None
-    wall_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def host_metrics(metrics: Mapping[str, jax.Array]) -> dict[str, Any]:
-    """Device metrics → plain Python floats and lists, in the documented column order."""
-    out = {}
-    values = jax.device_get(dict(metrics))
-    for name in sorted(values, key=column_rank):
-        value = values[name]
-        value = np.asarray(value)
-        out[name] = value.tolist() if value.ndim else float(value)
+    rows: list[list[dict[str, Any]]] = []
+    initial = None
+    for i in range(n):
+        if start_rows is not None and start_rows[i]:
+            rows.append(list(start_rows[i]))
+        else:
+            initial = initial or members.measure(carry.params)
+            rows.append([{"step": 0, "t": 0.0, **initial[i]}])
+        notify(i, rows[i][-1])
+    blowup = members.per_member([1e20 * (abs(r[0]["objective"]) + 1.0) if np.isfinite(r[0]["objective"]) else np.inf
+                                 for r in rows])
+    stop_loss = members.per_member(stop_values)
+    patience = [EarlyStopping(t.patience) for t in trainers]
+    for i in range(n):
+        for row in rows[i][1:]:
+            patience[i].exhausted(row)
+    status: list[str | None] = [None] * n
+    status_step: list[int | None] = [None] * n
+    steps = _host_ints(carry.step)
+    while True:
+        active = [i for i in range(n) if status[i] is None]
+        if not active or int(steps[active[0]]) >= max_steps:
+            break
+        n_active = jnp.asarray(min(log_every, max_steps - int(steps[active[0]])), jnp.int64)
+        carry = members.advance(carry, n_active, stop_loss, blowup, log_every)
+        previous = steps
+        steps, codes, code_steps = (_host_ints(x) for x in (carry.step, carry.status, carry.status_step))
+        values = (members.measure(carry.params) if any(int(steps[i]) != rows[i][-1]["step"] for i in active)
+                  else None)
+        host_stopped = []
+        for i in active:
+            step = int(steps[i])
+            if step != rows[i][-1]["step"]:
+                rows[i].append({"step": step, "t": lrs[i] * step, **values[i]})
+                notify(i, rows[i][-1])
+            row = rows[i][-1]
+            if codes[i] != RUNNING:
+                status[i], status_step[i] = STATUS_NAMES[int(codes[i])], int(code_steps[i])
+                continue
+            if (on_checkpoint is not None and on_checkpoint[i] is not None and checkpoint_every
+                    and step // checkpoint_every > int(previous[i]) // checkpoint_every):
+                on_checkpoint[i](checkpoint_of(i, step))
+            if not spec.deterministic and row["loss"] <= stop_values[i]:
+                status[i], status_step[i] = "converged", step
+            elif patience[i].exhausted(row):
+                status[i], status_step[i] = "early_stopped", step
+            if status[i] is not None:
+                host_stopped.append(i)
+        running = [i for i in active if status[i] is None]
+        stop = external_stop(started, max_time, should_stop) if running else None
+        if stop is not None:
+            for i in running:
+                status[i] = stop
+                if stop == "interrupted" and on_checkpoint is not None and on_checkpoint[i] is not None:
+                    on_checkpoint[i](checkpoint_of(i, int(steps[i])))  # resumable from exactly here
+            break
+        if host_stopped:
+            carry = members.freeze(carry, host_stopped)
+    wall = (time.perf_counter() - started) / n
+    out = []
+    for i in range(n):
+        name = status[i] or "max_steps"
+        if name == "max_steps" and not np.isfinite(rows[i][-1]["loss"]):
+            name = "diverged"
+        steps_i = int(steps[i])
+        out.append(Trajectory(rows=rows[i], params=members.member(carry.params, i), status=name, steps=steps_i,
+                              time=lrs[i] * steps_i, status_step=status_step[i], wall_seconds=wall))
     return out
 
 
-class Logger:
-    """Collects rows of metrics, calls ``on_log`` after each, and tracks the wall-clock limit."""
-
-    def __init__(self, objective: Objective, top_k: int, on_log, max_time: float,
-                 lr: float | None = None, batch_size: int = 0):
-        self.objective, self.top_k, self.on_log = objective, top_k, on_log
-        dtype = jax.tree_util.tree_leaves(objective.problem.targets)[0].dtype
-        self.lr = None if lr is None else jnp.asarray(lr, dtype)
-        self.batch_size = batch_size
-        self.rows: list[dict[str, Any]] = []
-        self.start = time.perf_counter()
-        self.max_time = max_time
-
-    def log(self, step: int, t: float, params: Params) -> dict[str, Any]:
-        metrics = compute_metrics(self.objective, params, self.top_k, self.lr, self.batch_size)
-        row = {"step": step, "t": t, **host_metrics(metrics)}
-        self.rows.append(row)
-        if self.on_log is not None:
-            self.on_log(row)
-        return row
-
-    def resume(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Take over the rows logged before a checkpoint; returns the first one."""
-        self.rows = list(rows)
-        if self.on_log is not None:
-            self.on_log(self.rows[-1])
-        return self.rows[0]
-
-    def external_stop(self, should_stop: Callable[[], bool] | None) -> str | None:
-        """``max_time`` once the wall-clock limit is reached, ``interrupted`` on request (SIGINT), else None."""
-        if self.max_time > 0 and time.perf_counter() - self.start >= self.max_time:
-            return "max_time"
-        if should_stop is not None and should_stop():
-            return "interrupted"
-        return None
-
-
-class EarlyStopping:
-    """Stop when ``test_loss`` has not improved for ``patience`` logged rows (0: never)."""
-
-    def __init__(self, patience: int):
-        self.patience, self.best, self.waited = patience, np.inf, 0
-
-    def exhausted(self, row: Mapping[str, Any]) -> bool:
-        if self.patience <= 0:
-            return False
-        value = row.get("test_loss", np.nan)
-        if value < self.best:
-            self.best, self.waited = value, 0
-        else:
-            self.waited += 1
-        return self.waited >= self.patience
-
-
-@dataclass
-class Checkpoint:
-    """The state a discrete run resumes from: parameters, optimizer state, step and logged rows.
-
-    Sampling keys are ``fold_in(key, step)``, so a resumed run continues bit-identically.
-    """
-
-    params: Params
-    opt_state: Any
-    step: int
-    rows: list[dict[str, Any]]
-
-
-def initial_opt_state(trainer_cfg: Mapping[str, Any], params0: Params):
-    """The optimizer state at step 0 (also the template a checkpoint's leaves are read into)."""
-    dtype = jax.tree_util.tree_leaves(params0)[0].dtype
-    return OPTIMIZERS[trainer_cfg["kind"]](hyperparameters(trainer_cfg, dtype)).init(params0)
-
-
-def train_discrete(objective: Objective, params0: Params, trainer_cfg: Mapping[str, Any], *, key: jax.Array,
+def train_discrete(objective: Objective, params0: Params, trainer, *, key: jax.Array,
                    top_k: int = 10, on_log: Callable[[dict[str, Any]], None] | None = None,
                    should_stop: Callable[[], bool] | None = None, resume: Checkpoint | None = None,
                    on_checkpoint: Callable[[Checkpoint], None] | None = None) -> Trajectory:
-    """Train with a discrete trainer, logging metrics every ``log_every`` steps.
+    """Train with a discrete trainer (typed ``[trainer]`` settings), logging metrics every ``log_every`` steps.
 
     ``resume`` continues from a checkpoint; ``on_checkpoint`` receives one every
-    ``checkpoint_every`` steps (at the end of the chunk that crosses the multiple).
+    ``checkpoint_every`` steps (at the end of the chunk that crosses the multiple). The rules are
+    those of :func:`host_loop` with one member.
     """
-    spec = StepSpec.from_config(trainer_cfg)
     dtype = jax.tree_util.tree_leaves(params0)[0].dtype
-    hyper = hyperparameters(trainer_cfg, dtype)
-    lr = float(trainer_cfg["lr"])
-    start = resume or Checkpoint(params=params0, opt_state=initial_opt_state(trainer_cfg, params0), step=0, rows=[])
+    start = resume or Checkpoint(params=params0, opt_state=initial_opt_state(trainer, params0), step=0, rows=[])
     carry = Carry(params=start.params, opt_state=start.opt_state,
                   step=jnp.asarray(start.step, jnp.int64), status=jnp.asarray(RUNNING, jnp.int32),
                   status_step=jnp.asarray(-1, jnp.int64))
-    checkpoint_every = int(trainer_cfg.get("checkpoint_every", 0))
-    stop_loss_value = float(trainer_cfg["stop_loss"])
-    stop_loss = jnp.asarray(stop_loss_value, dtype)
-    # The Smith et al. modified loss is derived for plain (S)GD steps only; euler_same_batch takes
-    # n_inner Euler steps of lr/n_inner, so its modified loss uses that step.
-    modified_lr = lr / trainer_cfg.get("n_inner", 1) if spec.kind in MODIFIED_LOSS_KINDS else None
-    logger = Logger(objective, top_k, on_log, trainer_cfg.get("max_time", 0.0), lr=modified_lr,
-                    batch_size=trainer_cfg.get("batch_size", 0))
-    first = logger.resume(start.rows) if start.rows else logger.log(0, 0.0, params0)
-    blowup = jnp.asarray(1e20 * (abs(first["objective"]) + 1.0) if np.isfinite(first["objective"]) else np.inf,
-                         dtype)
-    max_steps, log_every = int(trainer_cfg["steps"]), int(trainer_cfg["log_every"])
-    status, status_step = "max_steps", None
-    patience = EarlyStopping(trainer_cfg.get("patience", 0))
-    for row in logger.rows[1:]:
-        patience.exhausted(row)
-    while int(carry.step) < max_steps:
-        previous_step = int(carry.step)
-        n_active = jnp.asarray(min(log_every, max_steps - previous_step), jnp.int64)
-        carry = train_chunk(objective, spec, hyper, carry, key, n_active, stop_loss, blowup, log_every)
-        step, code = int(carry.step), int(carry.status)
-        row = logger.log(step, lr * step, carry.params) if step != logger.rows[-1]["step"] else logger.rows[-1]
-        if code != RUNNING:
-            status, status_step = STATUS_NAMES[code], int(carry.status_step)
-            break
-        if on_checkpoint is not None and checkpoint_every and step // checkpoint_every > previous_step // checkpoint_every:
-            on_checkpoint(Checkpoint(params=carry.params, opt_state=carry.opt_state, step=step,
-                                     rows=list(logger.rows)))
-        if not spec.deterministic and row["loss"] <= stop_loss_value:
-            status, status_step = "converged", step
-            break
-        if patience.exhausted(row):
-            status, status_step = "early_stopped", step
-            break
-        stop = logger.external_stop(should_stop)
-        if stop is not None:
-            status = stop
-            if stop == "interrupted" and on_checkpoint is not None:  # resumable from exactly here
-                on_checkpoint(Checkpoint(params=carry.params, opt_state=carry.opt_state, step=step,
-                                         rows=list(logger.rows)))
-            break
-    if status == "max_steps" and not np.isfinite(logger.rows[-1]["loss"]):
-        status = "diverged"
-    steps = int(carry.step)
-    return Trajectory(rows=logger.rows, params=carry.params, status=status, steps=steps, time=lr * steps,
-                      status_step=status_step, wall_seconds=time.perf_counter() - logger.start)
+    run = SingleRun(objective, StepSpec.from_settings(trainer), hyperparameters(trainer, dtype), key, top_k,
+                    modified_loss_lr(trainer), dtype)
+    (trajectory,) = host_loop(run, [trainer], carry, start_rows=[start.rows], on_log=[on_log],
+                              should_stop=should_stop, on_checkpoint=[on_checkpoint])
+    return trajectory
+
+
+def train_members(objectives: Sequence[Objective], params0: Sequence[Params], trainers: Sequence[Any],
+                  keys: Sequence[jax.Array], *, top_k: int = 10,
+                  on_checkpoint: Sequence[Callable[[Checkpoint], None] | None] | None = None) -> list[Trajectory]:
+    """Train members that share their static structure (tree structures, shapes, ``StepSpec``, steps,
+    log_every) as one vmapped :func:`host_loop`; member i is trained as ``train_discrete`` would
+    train it (to rounding: XLA may vectorize across the member axis differently)."""
+    dtype = jax.tree_util.tree_leaves(params0[0])[0].dtype
+    n = len(objectives)
+    spec = StepSpec.from_settings(trainers[0])
+    metric_lrs = [modified_loss_lr(t) for t in trainers]
+    members = VmappedMembers(objectives, spec, [hyperparameters(t, dtype) for t in trainers], keys, top_k,
+                             None if metric_lrs[0] is None else metric_lrs, dtype)
+    opt_states = [initial_opt_state(t, p) for t, p in zip(trainers, params0)]
+    carry = Carry(params=_stack(params0), opt_state=_stack(opt_states),
+                  step=jnp.zeros(n, jnp.int64), status=jnp.full(n, RUNNING, jnp.int32),
+                  status_step=jnp.full(n, -1, jnp.int64))
+    return host_loop(members, trainers, carry, on_checkpoint=on_checkpoint)

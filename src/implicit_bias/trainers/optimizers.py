@@ -14,6 +14,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from implicit_bias.settings.schema import TRAINERS
+from implicit_bias.settings.typed import attribute
+
 Hyper = Mapping[str, jax.Array]
 
 
@@ -66,15 +69,20 @@ OPTIMIZERS: dict[str, Callable[[Hyper], optax.GradientTransformation]] = {
     kind: (lambda base: lambda h: _with_weight_decay(h, base(h)))(base) for kind, base in _BASE.items()
 }
 
-#: config keys that are traced hyper-parameters (arrays); the rest of [trainer] is static.
-TRACED_KEYS = ("lr", "weight_decay", "label_noise", "input_noise", "dropout", "rho",
-               "b1", "b2", "eps", "decay", "momentum", "n_inner")
+#: config keys that are traced hyper-parameters (arrays): those the schema declares ``traced``,
+#: except ``stop_loss``, which the loop takes as its own argument; the rest of [trainer] is static.
+TRACED_KEYS = tuple(sorted({name for keys in TRAINERS.values() for name, key in keys.items()
+                            if key.traced and name != "stop_loss"}))
 #: config keys that must stay Python values inside the compiled step.
 STATIC_KEYS = ("nesterov",)
 
 
-def hyperparameters(trainer_cfg: Mapping, dtype) -> dict:
-    """Split a resolved ``[trainer]`` table into its hyper-parameters (traced arrays + static flags)."""
-    hyper = {k: jnp.asarray(trainer_cfg[k], dtype) for k in TRACED_KEYS if k in trainer_cfg}
-    hyper.update({k: trainer_cfg[k] for k in STATIC_KEYS if k in trainer_cfg})
+def hyperparameters(trainer, dtype) -> dict:
+    """The hyper-parameters of typed ``[trainer]`` settings: traced arrays + static flags.
+
+    Traced: the keys its kind declares ``traced`` (``trainer.traced_names()``) except
+    ``stop_loss``, which the loop takes as its own argument."""
+    hyper = {name: jnp.asarray(getattr(trainer, attribute(name)), dtype)
+             for name in trainer.traced_names() if name != "stop_loss"}
+    hyper.update({name: getattr(trainer, attribute(name)) for name in STATIC_KEYS if name in trainer.keys})
     return hyper

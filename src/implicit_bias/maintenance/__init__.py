@@ -1,0 +1,1 @@
+"""Maintenance of an output directory: repairing damaged runs (``ls --repair``)."""

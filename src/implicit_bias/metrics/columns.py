@@ -1,0 +1,13 @@
+"""The order of the metric columns in metrics.parquet and the progress line (docs/run-directory.md)."""
+
+from __future__ import annotations
+
+COLUMN_ORDER = ("loss", "test_error", "test_mse_all_entries", "test_loss", "param_norm", "singular_values",
+                "effective_rank",
+                "balancedness", "nuclear_norm", "nuclear_fro_ratio", "stable_rank", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
+                "modified_loss")
+
+
+def column_rank(name: str) -> tuple[int, str]:
+    """Sort key putting metric columns in the documented order (unknown names last, alphabetically)."""
+    return (COLUMN_ORDER.index(name) if name in COLUMN_ORDER else len(COLUMN_ORDER), name)

@@ -1,0 +1,65 @@
+"""The restructured engine keeps every config hash, run-directory name, key path and the default
+run's metrics bit for bit (values recorded by ``tests/compat/record.py`` before the change).
+
+Each check fails if one hashed default, one key, one cross-field rule or one logged number changes:
+e.g. a default of 0.1 → 0.2 renames every run directory that omits the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from implicit_bias import cli
+from implicit_bias.settings import ConfigError, all_keys, config_hash, load, resolve, run_dir_name
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+FIXTURE = json.loads((HERE / "fixture.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["examples"]))
+def test_example_hash_and_run_dir_unchanged(name):
+    resolved = load(ROOT / "examples" / name)
+    assert (config_hash(resolved), run_dir_name(resolved)) == (
+        FIXTURE["examples"][name]["hash"], FIXTURE["examples"][name]["run_dir"])
+
+
+def test_every_example_is_recorded():
+    assert sorted(p.name for p in (ROOT / "examples").glob("*.toml")) >= sorted(FIXTURE["examples"])
+
+
+def test_default_hash_and_run_dir_unchanged():
+    resolved = load(None)
+    assert config_hash(resolved) == FIXTURE["default"]["hash"]
+    assert run_dir_name(resolved) == FIXTURE["default"]["run_dir"]
+
+
+def test_generated_documents_keep_hash_or_refusal():
+    assert sum("hash" in d for d in FIXTURE["documents"]) == 500
+    changed = []
+    for entry in FIXTURE["documents"]:
+        try:
+            resolved = resolve(entry["doc"])
+            got = {"hash": config_hash(resolved), "run_dir": run_dir_name(resolved)}
+        except ConfigError as exc:
+            got = {"error_key": exc.key}
+        want = {k: v for k, v in entry.items() if k != "doc"}
+        if got != want:
+            changed.append((entry["doc"], want, got))
+    assert not changed, f"{len(changed)} documents changed, first: {changed[0]}"
+
+
+def test_key_paths_unchanged():
+    assert sorted(all_keys()) == FIXTURE["key_paths"]
+
+
+@pytest.mark.slow
+def test_default_run_metrics_bitwise_equal(tmp_path):
+    assert cli.main(["run", "--out", str(tmp_path), "--quiet"]) == 0
+    (path,) = tmp_path.glob("*/metrics.parquet")
+    assert path.parent.name == FIXTURE["default"]["run_dir"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == FIXTURE["default_metrics_parquet_sha256"]
