@@ -40,7 +40,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
-from implicit_bias.run import Experiment, as_config  # noqa: E402
+from implicit_bias.engine import Experiment, as_config  # noqa: E402
 from implicit_bias.trainers.flow import ICOEFF, PCOEFF, flow_interval, flow_vector_field  # noqa: E402
 from common import write_json_out  # noqa: E402
 

@@ -27,6 +27,10 @@ other processes on the machine hits both sides of one repeat alike.
 - **torch eager** (:class:`TorchEagerGD`): the step of Arora et al.'s reference code, and
   **torch.compile** (:class:`TorchCompiledGD`): the same step compiled; both in float64 on
   one thread, timed in the same repeats and checked against NumPy's iterates like ours.
+
+Each loop is one module of ``benchmarks/engines/`` (ours: ``jax_gd``, ``numpy_gd``,
+``torch_eager``, ``torch_compile``, FLOP accounting: ``flops``; ``--profile``: gd_profile.py);
+this file is the driver: it times them side by side, forms the ratios and writes the output.
 - **FLOP/s**: :func:`matmul_flops_per_step` counts 3(L−1)·2n³ = 1.2·10⁷ matmul FLOPs per
   step (n = 100, L = 3); the achieved rate is compared with the faster of XLA's and NumPy's
   100x100x100 product, timed in the same repeats (the practical limit on one core).
@@ -60,17 +64,21 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 
-import implicit_bias  # noqa: E402,F401  (switches on float64)
-from implicit_bias.keys import named_key  # noqa: E402
-from implicit_bias.run import Experiment, as_config  # noqa: E402
-from implicit_bias.trainers import OPTIMIZERS, Carry, StepSpec, hyperparameters, train_chunk  # noqa: E402
-from implicit_bias.trainers.loop import RUNNING  # noqa: E402
+from implicit_bias.engine import Experiment, as_config  # noqa: E402
 from common import write_json_out  # noqa: E402
+from engines.flops import matmul_flops_per_step, peak_loops  # noqa: E402
+from engines.jax_gd import RUNNING, Engine  # noqa: E402
+from engines.numpy_gd import NumpyGD, rel_diff  # noqa: E402
+from engines.torch_compile import TorchCompiledGD  # noqa: E402
+from engines.torch_eager import TorchEagerGD, load_torch  # noqa: E402
+import gd_profile  # noqa: E402
+
+#: Re-exported for the other benchmarks and the tests (flow.py uses NumpyGD, compile_cost.py CONFIG).
+__all__ = ["CONFIG", "TARGETS", "Engine", "NumpyGD", "TorchEagerGD", "TorchCompiledGD", "matmul_flops_per_step",
+           "run", "profile", "profile_table", "table", "main"]
+_torch, _rel_diff = load_torch, rel_diff  # the names these had before the engines moved out
 
 NAME = "gd_steps"
 CHECK_TOL = 1e-10
@@ -87,191 +95,7 @@ CONFIG = {
 }
 
 
-# --------------------------------------------------------------------------- ours
-
-class Engine:
-    """One compiled ``train_chunk`` of ``chunk_len`` steps, always started from θ_0."""
-
-    def __init__(self, experiment: Experiment, chunk_len: int):
-        cfg = experiment.config
-        self.objective = experiment.objective
-        self.params0 = experiment.params0
-        self.chunk_len = chunk_len
-        dtype = jax.tree_util.tree_leaves(self.params0)[0].dtype
-        self.spec = StepSpec.from_config(cfg["trainer"])
-        self.hyper = hyperparameters(cfg["trainer"], dtype)
-        self.carry0 = Carry(params=self.params0, opt_state=OPTIMIZERS[self.spec.kind](self.hyper).init(self.params0),
-                            step=jnp.asarray(0, jnp.int64), status=jnp.asarray(RUNNING, jnp.int32),
-                            status_step=jnp.asarray(-1, jnp.int64))
-        self.key = named_key(cfg["seed"], "sampling")
-        self.stop_loss = jnp.asarray(cfg["trainer"]["stop_loss"], dtype)
-        self.blowup = jnp.asarray(np.inf, dtype)
-
-    def run(self, n_steps: int) -> Carry:
-        """``n_steps`` ≤ chunk_len updates from θ_0, through the same compiled chunk."""
-        carry = train_chunk(self.objective, self.spec, self.hyper, self.carry0, self.key,
-                            jnp.asarray(n_steps, jnp.int64), self.stop_loss, self.blowup, self.chunk_len)
-        return jax.block_until_ready(carry)
-
-    def params(self, carry: Carry) -> list[np.ndarray]:
-        return [np.asarray(carry.params[f"W{j}"]) for j in (1, 2, 3)]
-
-
-# --------------------------------------------------------------------------- numpy
-
-class NumpyGD:
-    """The same GD by hand: W = W3 W2 W1, loss (1/m) Σ ½ r², gradient through the adjoint."""
-
-    def __init__(self, experiment: Experiment):
-        problem = experiment.objective.problem
-        self.lr = float(experiment.config["trainer"].get("lr", 0.0))
-        self.stop_loss = float(experiment.config["trainer"]["stop_loss"])
-        self.shape = tuple(problem.shape)
-        rows, cols = np.asarray(problem.rows, np.int64), np.asarray(problem.cols, np.int64)
-        self.flat = rows * self.shape[1] + cols
-        # Observed entries are distinct (sampled without replacement), so writing r into the
-        # zero matrix IS the adjoint 𝒜*(r) (a scatter-add would give the same matrix).
-        if np.unique(self.flat).size != self.flat.size:
-            raise AssertionError("observed entries must be distinct for the NumPy adjoint")
-        self.values = np.asarray(problem.targets, np.float64)
-        self.m = self.values.size
-        self.params0 = [np.array(experiment.params0[f"W{j}"], np.float64) for j in (1, 2, 3)]
-        self.G = np.zeros(self.shape)
-
-    def run(self, n_steps: int) -> list[np.ndarray]:
-        W1, W2, W3 = (W.copy() for W in self.params0)
-        lr, flat, values, m, G = self.lr, self.flat, self.values, self.m, self.G
-        Gflat = G.reshape(-1)
-        for _ in range(n_steps):
-            P = W2 @ W1
-            W = W3 @ P
-            r = W.reshape(-1)[flat] - values
-            loss = 0.5 * float(r @ r) / m
-            if not loss > self.stop_loss:  # stop rule of the engine (also catches NaN)
-                break
-            Gflat.fill(0.0)
-            Gflat[flat] = r / m  # G = 𝒜*(r)/m = ∇_W L
-            D = W3.T @ G  # ∂L/∂P
-            grad1 = W2.T @ D
-            grad2 = D @ W1.T
-            grad3 = G @ P.T
-            W1 = W1 - lr * grad1
-            W2 = W2 - lr * grad2
-            W3 = W3 - lr * grad3
-        return [W1, W2, W3]
-
-
-# --------------------------------------------------------------------------- pytorch
-
-def _torch():
-    """Import torch with one intra-op and one inter-op thread, or return None if it is missing."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set in this process
-        pass
-    return torch
-
-
-class TorchEagerGD:
-    """The step of Arora et al.'s reference code (roosephu/deep_matrix_factorization, main.py), eager.
-
-    As there: the factors are ``nn.Linear(n, n, bias=False)`` layers of an ``nn.Sequential``, the
-    end-to-end matrix is ``get_e2e`` (``e2e = W1ᵀ``, then ``e2e = fc(e2e)`` = e2e W_jᵀ for each
-    further layer, i.e. e2e = (W_L ⋯ W_1)ᵀ), the training loss gathers ``e2e[us, vs]``, each step
-    also builds ``params_norm`` = Σ‖W_j‖² into the graph and the full-matrix test loss under
-    ``no_grad``, reads ``loss.item()`` for the stop test, then ``zero_grad`` / ``backward`` /
-    ``optimizer.step()`` with ``torch.optim.SGD``. Differences, so that it computes OUR step: float64
-    (theirs float32), our loss ½·mean (theirs mean, i.e. half our lr), ``us, vs = cols, rows``
-    (e2e is Wᵀ), and the every-1000-steps SVD logging branch is left out.
-    """
-
-    def __init__(self, experiment: Experiment, torch):
-        self.torch = torch
-        nn = torch.nn
-        problem = experiment.objective.problem
-        self.lr = float(experiment.config["trainer"]["lr"])
-        self.stop_loss = float(experiment.config["trainer"]["stop_loss"])
-        self.depth = int(experiment.config["model"]["depth"])
-        n_rows, n_cols = problem.shape
-        sizes = [n_cols] + [n_rows] * self.depth  # hidden_sizes of the reference (square here)
-        self.model = nn.Sequential(*[nn.Linear(a, b, bias=False) for a, b in zip(sizes, sizes[1:])]).double()
-        self.params0 = [torch.tensor(np.asarray(experiment.params0[f"W{j}"]), dtype=torch.float64)
-                        for j in range(1, self.depth + 1)]
-        self.us = torch.as_tensor(np.array(problem.cols, np.int64))
-        self.vs = torch.as_tensor(np.array(problem.rows, np.int64))
-        self.ys_ = torch.as_tensor(np.array(problem.targets, np.float64))
-        self.w_gt = torch.as_tensor(np.array(problem.ground_truth, np.float64)).t().contiguous()
-        self.optimizer = torch.optim.SGD(self.model.parameters(), self.lr)
-
-    def reset(self) -> None:
-        with self.torch.no_grad():
-            for layer, W in zip(self.model.children(), self.params0):
-                layer.weight.copy_(W)
-
-    def get_e2e(self):
-        weight = None
-        for fc in self.model.children():
-            weight = fc.weight.t() if weight is None else fc(weight)
-        return weight
-
-    def get_train_loss(self, e2e):
-        return 0.5 * (e2e[self.us, self.vs] - self.ys_).pow(2).mean()
-
-    def run(self, n_steps: int) -> list[np.ndarray]:
-        torch = self.torch
-        self.reset()
-        for _ in range(n_steps):
-            e2e = self.get_e2e()
-            loss = self.get_train_loss(e2e)
-            params_norm = 0
-            for param in self.model.parameters():
-                params_norm = params_norm + param.pow(2).sum()
-            self.optimizer.zero_grad()
-            loss.backward()
-            with torch.no_grad():
-                test_loss = (self.w_gt - e2e).view(-1).pow(2).mean()  # noqa: F841 (the reference logs it)
-                if not loss.item() > self.stop_loss:
-                    break
-            self.optimizer.step()
-        return [layer.weight.detach().numpy().copy() for layer in self.model.children()]
-
-
-class TorchCompiledGD(TorchEagerGD):
-    """The same step with ``torch.compile`` (inductor, C++ codegen on CPU).
-
-    The training loss (forward pass; AOTAutograd compiles its backward too) and the SGD update
-    (a ``torch.compile``d ``optimizer.step``, PyTorch's "compiled optimizer" recipe) are compiled;
-    the reference's extra bookkeeping (``params_norm``, test loss) is left out, so this is the
-    leanest form of the step PyTorch offers; ``loss.item()`` stays (the stop test).
-    """
-
-    def __init__(self, experiment: Experiment, torch):
-        super().__init__(experiment, torch)
-        self.loss_fn = torch.compile(lambda: self.get_train_loss(self.get_e2e()))
-        self.opt_step = torch.compile(self.optimizer.step)
-
-    def run(self, n_steps: int) -> list[np.ndarray]:
-        self.reset()
-        for _ in range(n_steps):
-            loss = self.loss_fn()
-            self.optimizer.zero_grad()
-            loss.backward()
-            if not loss.item() > self.stop_loss:
-                break
-            self.opt_step()
-        return [layer.weight.detach().numpy().copy() for layer in self.model.children()]
-
-
 # --------------------------------------------------------------------------- benchmark
-
-def _rel_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    return max(float(np.linalg.norm(x - y) / np.linalg.norm(y)) for x, y in zip(a, b))
-
 
 def _timed(fn):
     wall, cpu = time.perf_counter(), time.process_time()
@@ -283,18 +107,6 @@ def _spread(values: list[float]) -> dict:
     return {"values": values, "min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def matmul_flops_per_step(n: int, depth: int) -> int:
-    """Matmul FLOPs of one GD step of the depth-L square n×n factorization: 3(L−1)·2n³.
-
-    Forward: the end-to-end product W = W_L ⋯ W_1 is L−1 products (W2W1, W3(W2W1), …).
-    Backward: reverse mode turns each forward product C = A B into two, ∂A = ∂C Bᵀ and
-    ∂B = Aᵀ ∂C, so 2(L−1) more; each n×n×n product is 2n³ FLOPs (n³ multiply-adds).
-    For n = 100, L = 3: 6 products, 1.2·10⁷ FLOPs per step. The gather of the m observed
-    entries, the residual and the update are O(m + L n²) and are not counted.
-    """
-    return 3 * (depth - 1) * 2 * n**3
-
-
 #: Targets of issue 8, on the median ratio of steps per CPU second (see the README for why CPU).
 TARGETS = {
     "ours/numpy steps per CPU second": 1.0,
@@ -302,22 +114,6 @@ TARGETS = {
     "ours/torch.compile steps per CPU second": 1.0,
     "ours FLOP/s / peak matmul FLOP/s": 0.4,
 }
-
-
-def _peak_loops(n: int, n_dots: int) -> dict:
-    """Zero-argument callables doing ``n_dots`` n×n×n float64 products: XLA (in a scan) and NumPy."""
-    rng = np.random.default_rng(0)
-    A_np, B_np = rng.standard_normal((n, n)), rng.standard_normal((n, n)) / np.sqrt(n)
-    A, B = jnp.asarray(A_np), jnp.asarray(B_np)
-    xla_loop = jax.jit(lambda c: jax.lax.scan(lambda c, _: (c @ B, None), c, None, length=n_dots)[0])
-
-    def numpy_loop():
-        c = A_np
-        for _ in range(n_dots):
-            c = c @ B_np
-        return c
-
-    return {"xla matmul": lambda: xla_loop(A), "numpy matmul": numpy_loop}
 
 
 def run(repeats: int = 9, chunk: int = 1000, check_steps: int = 10, verbose: bool = True,
@@ -337,7 +133,7 @@ def run(repeats: int = 9, chunk: int = 1000, check_steps: int = 10, verbose: boo
 
     loops = {"ours": lambda k: engine.params(engine.run(k)), "numpy": numpy_gd.run}
     peers: dict = {}
-    torch = _torch() if torch_peers else None
+    torch = load_torch() if torch_peers else None
     if torch is None:
         peers["torch"] = {"available": False, "why": "torch is not installed (pip install -e '.[bench]')"
                           if torch_peers else "skipped (--no-torch)"}
@@ -358,14 +154,14 @@ def run(repeats: int = 9, chunk: int = 1000, check_steps: int = 10, verbose: boo
     check_diff, chunk_diff = {}, {}
     for side, loop in loops.items():
         if side != "numpy":
-            check_diff[side] = _rel_diff(loop(check_steps), reference_k)
-            chunk_diff[side] = _rel_diff(loop(chunk), reference_chunk)
+            check_diff[side] = rel_diff(loop(check_steps), reference_k)
+            chunk_diff[side] = rel_diff(loop(chunk), reference_chunk)
     ours_chunk = engine.run(chunk)
     if int(ours_chunk.step) != chunk or int(ours_chunk.status) != RUNNING:
         raise AssertionError(f"the engine stopped early: step {int(ours_chunk.step)}, status {int(ours_chunk.status)}")
 
     n_dots = 1000
-    peak = _peak_loops(n, n_dots)
+    peak = peak_loops(n, n_dots)
     for fn in peak.values():
         jax.block_until_ready(fn())
     timed = {**{side: (lambda k=chunk, loop=loop: loop(k)) for side, loop in loops.items()}, **peak}
@@ -443,108 +239,12 @@ def run(repeats: int = 9, chunk: int = 1000, check_steps: int = 10, verbose: boo
 
 # --------------------------------------------------------------------------- profile
 
-def _scan_loop(step, chunk: int):
-    """``chunk`` applications of ``step`` in one compiled lax.scan (no checks, no bookkeeping)."""
-    run_chunk = jax.jit(lambda params: jax.lax.scan(lambda p, _: (step(p), None), params, None, length=chunk)[0])
-    return run_chunk
-
-
-def _repeat(fn, n: int) -> None:
-    for _ in range(n):
-        fn()
-
-
-def _cpu_us_interleaved(fns: dict, n_steps: int, repeats: int) -> dict:
-    """µs of CPU time per step of each zero-argument callable (median over ``repeats``), timing
-    them in turn within each repeat so that a change of load hits all of them alike."""
-    for fn in fns.values():
-        jax.block_until_ready(fn())
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.process_time()
-            jax.block_until_ready(fn())
-            times[name].append((time.process_time() - start) / n_steps * 1e6)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def profile(repeats: int = 7, chunk: int = 1000, check_steps: int = 10) -> dict:
-    """Where the engine's time goes: µs of CPU time per GD step (median over ``repeats``) of
-
-    - ``engine``: ``train_chunk`` (stop/divergence checks, per-step keys, optax chain);
-    - ``jax.grad``: the same GD as a bare ``lax.scan`` of θ − lr ∇C(θ) on the engine's own
-      objective (no checks; its W3 W2 W1 uses ``models.matmul``, whose VJP materializes the
-      transposes before the backward dots): engine − this = the loop's bookkeeping;
-    - ``jax.grad, plain @``: the same with W3 @ (W2 @ W1), where autodiff's backward dots take a
-      transposed operand: this − jax.grad = what materializing the transposes saves;
-    - ``numpy``: the hand-written loop;
-
-    and of single 100x100 float64 products, XLA (in a scan) against NumPy, for each operand layout.
-    """
-    cfg = as_config({**CONFIG, "trainer": {**CONFIG["trainer"], "log_every": chunk}})
-    experiment = Experiment.build(cfg)
-    engine = Engine(experiment, chunk)
-    numpy_gd = NumpyGD(experiment)
-    objective, problem = experiment.objective, experiment.objective.problem
-    lr = float(cfg["trainer"]["lr"])
-
-    def plain_step(params):
-        grads = jax.grad(objective)(params)
-        return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
-
-    def plain_matmul_loss(params):
-        W = params["W3"] @ (params["W2"] @ params["W1"])
-        return problem.residual_loss(problem.measure(W))
-
-    def plain_matmul_step(params):
-        grads = jax.grad(plain_matmul_loss)(params)
-        return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
-
-    loops = {"jax.grad": plain_step, "jax.grad, plain @": plain_matmul_step}
-    reference = numpy_gd.run(check_steps)
-    checks = {}
-    for name, step in loops.items():
-        few = _scan_loop(step, check_steps)(experiment.params0)
-        checks[name] = _rel_diff([np.asarray(few[f"W{j}"]) for j in (1, 2, 3)], reference)
-    compiled = {name: _scan_loop(step, chunk) for name, step in loops.items()}
-
-    loops_to_time = {"engine (train_chunk)": lambda: engine.run(chunk)}
-    for name, run_chunk in compiled.items():
-        loops_to_time[name] = lambda run_chunk=run_chunk: run_chunk(experiment.params0)
-    loops_to_time["numpy"] = lambda: numpy_gd.run(chunk)
-    per_step = _cpu_us_interleaved(loops_to_time, chunk, repeats)
-
-    rng = np.random.default_rng(0)
-    A_np, B_np = rng.standard_normal((100, 100)), rng.standard_normal((100, 100))
-    A, B = jnp.asarray(A_np), jnp.asarray(B_np)
-    layouts = {"A @ B": (lambda c: c @ B, lambda: A_np @ B_np),
-               "Aᵀ @ B (lhs contracted on dim 0)": (lambda c: c.T @ B, lambda: A_np.T @ B_np),
-               "A @ Bᵀ": (lambda c: c @ B.T, lambda: A_np @ B_np.T)}
-    n_dots = 1000
-    dot_fns = {}
-    for name, (xla_body, numpy_fn) in layouts.items():
-        xla_loop = _scan_loop(lambda c, body=xla_body: body(c) * 1e-2, n_dots)
-        dot_fns[(name, "xla")] = lambda loop=xla_loop: loop(A)
-        dot_fns[(name, "numpy")] = lambda fn=numpy_fn: _repeat(fn, n_dots)
-    dot_us = _cpu_us_interleaved(dot_fns, n_dots, repeats)
-    dots = {name: {"xla": dot_us[(name, "xla")], "numpy": dot_us[(name, "numpy")]} for name in layouts}
-    return {"us_per_step": per_step, "check_rel_diff": checks, "check_steps": check_steps,
-            "dot_us": dots, "repeats": repeats, "chunk_len": chunk}
+    """Where the engine's time goes on :data:`CONFIG` (see :func:`gd_profile.profile`)."""
+    return gd_profile.profile(CONFIG, repeats=repeats, chunk=chunk, check_steps=check_steps)
 
 
-def profile_table(prof: dict) -> str:
-    steps, dots = prof["us_per_step"], prof["dot_us"]
-    numpy_us = steps["numpy"]
-    lines = [f"Where the time goes: µs of CPU time per GD step (median of {prof['repeats']}), one thread:", "",
-             "| loop | µs/step | vs numpy |", "|---|---|---|"]
-    for name, us in steps.items():
-        lines.append(f"| {name} | {us:.0f} | {numpy_us / us:.2f}× the speed |")
-    lines += ["", "Single 100x100 float64 products, µs each:", "", "| product | XLA | NumPy |", "|---|---|---|"]
-    for name, d in dots.items():
-        lines.append(f"| {name} | {d['xla']:.1f} | {d['numpy']:.1f} |")
-    lines += ["", "Same iterates as NumPy after {} steps (max relative difference): {}".format(
-        prof["check_steps"], ", ".join(f"{k} {v:.1e}" for k, v in prof["check_rel_diff"].items()))]
-    return "\n".join(lines)
+profile_table = gd_profile.profile_table
 
 
 def table(result: dict) -> str:

@@ -5,7 +5,7 @@
 Work: argmin ‖W‖_* s.t. W_ij = W*_ij on the observed entries, for the 100x100 rank-5
 completion problem of Arora et al. (2019) (‖W*‖_F = 100) at 2,000 and 5,000 observations.
 Peer: cvxpy with SCS (an SDP) at eps_abs = eps_rel = 1e-8; ours: the ADMM of
-``implicit_bias.baselines.min_nuclear_norm(solver="first_order")`` at tol 1e-9. Accuracy: both
+``implicit_bias.baselines.estimators.min_nuclear_norm(solver="first_order")`` at tol 1e-9. Accuracy: both
 solutions are compared with a tight reference (first-order at tol 1e-12); the ratio is only
 reported when ours is at least as accurate as the peer. Target (issue 5): ours ≥ 2x faster.
 Each repeat times both solvers in turn (alternating which goes first) in this one process.
@@ -26,9 +26,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import implicit_bias  # noqa: E402, F401  (float64, one BLAS thread)
-from implicit_bias.baselines import min_nuclear_norm  # noqa: E402
-from implicit_bias.config import resolve  # noqa: E402
-from implicit_bias.problems import make_problem  # noqa: E402
+from implicit_bias.baselines.estimators import min_nuclear_norm  # noqa: E402
+from implicit_bias.engine import resolve, section_settings  # noqa: E402
+from implicit_bias.engine import make_problem  # noqa: E402
 from common import write_json_out  # noqa: E402
 
 OURS = {"solver": "first_order", "tol": 1e-9}
@@ -38,7 +38,7 @@ PEER = {"solver": "cvxpy", "scs_eps": 1e-8}
 def _problem(n_obs: int):
     cfg = resolve({"problem": {"kind": "matrix_completion", "n_rows": 100, "n_cols": 100, "rank": 5,
                                "n_obs": n_obs, "target_norm": 100.0}, "model": {"kind": "linear"}})
-    return make_problem(cfg["problem"], seed=0)
+    return make_problem(section_settings("problem", cfg["problem"]), seed=0)
 
 
 def _spread(values: list[float]) -> dict:

@@ -7,7 +7,7 @@ Work: the limit of gradient flow on the diagonal network β = u² − v² from u
 subject to Xβ = y, for a Gaussian X ∈ ℝ^{40×100} (seed 0, entries N(0, 1)), a 5-sparse β* with N(0, 1)
 non-zeros and y = Xβ*, at α ∈ {0.1, 0.3, 1} (from near the ℓ1 end to near the ℓ2 end).
 
-- **ours**: ``implicit_bias.baselines.q_alpha`` (Newton with backtracking on the smooth dual, tol 1e-12).
+- **ours**: ``implicit_bias.baselines.estimators.q_alpha`` (Newton with backtracking on the smooth dual, tol 1e-12).
 - **peer**: ``scipy.optimize.minimize(method="SLSQP")`` on the primal with the exact gradient
   ∇Q_α(β) = arcsinh(β/(2α²)), the linear equality constraint Xβ = y with its Jacobian X, from the
   minimum-ℓ2-norm interpolant, ftol 1e-14, maxiter 1000.
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 import implicit_bias  # noqa: E402, F401
-from implicit_bias.baselines import min_norm, q_alpha, q_alpha_potential  # noqa: E402
+from implicit_bias.baselines.estimators import min_norm, q_alpha, q_alpha_potential  # noqa: E402
 from common import write_json_out  # noqa: E402
 
 NAME = "q_alpha"

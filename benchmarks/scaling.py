@@ -40,8 +40,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from implicit_bias.run import Experiment, as_config  # noqa: E402
-from implicit_bias.trainers.loop import RUNNING  # noqa: E402
+from implicit_bias.engine import Experiment, as_config  # noqa: E402
+from implicit_bias.engine import RUNNING  # noqa: E402
 from common import write_json_out  # noqa: E402
 
 NAME = "scaling"

@@ -59,8 +59,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 import implicit_bias  # noqa: E402,F401  (switches on float64)
-from implicit_bias import batched  # noqa: E402
-from implicit_bias.run import Experiment, as_config, run as run_one  # noqa: E402
+from implicit_bias.execution import batched  # noqa: E402
+from implicit_bias.engine import Experiment, as_config, run as run_one  # noqa: E402
 from common import write_json_out  # noqa: E402
 
 NAME = "sweeps"
