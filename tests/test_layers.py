@@ -20,7 +20,7 @@ PACKAGE = SRC / "implicit_bias"
 
 #: (layer rank, group) of each top-level part of the package
 LAYERS: dict[str, tuple[int, str]] = {
-    "errors": (0, "base"), "keys": (0, "base"), "version": (0, "base"), "diagnostics": (0, "base"),
+    "errors": (0, "base"), "keys": (0, "base"), "version": (0, "base"), "diagnostics": (0, "base"), "plugins": (0, "base"),
     "settings": (1, "settings"),
     "core": (2, "core"),
     "metrics": (3, "metrics"),

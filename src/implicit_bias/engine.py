@@ -15,7 +15,12 @@ of the module named beside it:
 - baselines: the module ``estimators`` (min-norm, ridge, basis pursuit, Q_α, min nuclear norm);
 - runs: :class:`Experiment` (the built pieces of one config), :func:`as_config`, :func:`run`,
   :func:`load_run`, :class:`RunResult`; sweeps: :class:`Sweep`, :func:`expand`, :func:`execute`;
-  run-directory files: ``files``.
+  run-directory files: ``files``;
+- extensions (docs/extending.md): :func:`register_kind` (the keys of a new kind, with :class:`Key` and
+  its helpers ``int_key``/``float_key``/``choice_key``/``traced``/``batchable``, and the tables
+  ``DISCRETE_TRAINER_KEYS``/``MINIBATCH_KEYS``), :func:`register_problem` (with :class:`Problem`,
+  :class:`LeastSquares`), :func:`register_trainer` (with :class:`TrainerInfo`),
+  :func:`register_metric` (with :class:`Metric`, :class:`At`), :func:`load_plugins`.
 """
 
 from implicit_bias.baselines import estimators  # noqa: F401
@@ -23,11 +28,12 @@ from implicit_bias.core import curvature, spectral, theory  # noqa: F401
 from implicit_bias.core.models import make_model  # noqa: F401
 from implicit_bias.core.objective import Objective  # noqa: F401
 from implicit_bias.core.penalties import make_penalty  # noqa: F401
-from implicit_bias.core.problems import make_problem  # noqa: F401
+from implicit_bias.core.problems import LeastSquares, Problem, make_problem, register_problem  # noqa: F401
 from implicit_bias.errors import ConfigError  # noqa: F401
 from implicit_bias.execution.single import Experiment, RunResult, as_config, load_run, run  # noqa: F401
 from implicit_bias.keys import named_key  # noqa: F401
-from implicit_bias.metrics import balancedness, compute_metrics  # noqa: F401
+from implicit_bias.metrics import At, Metric, balancedness, compute_metrics, register_metric  # noqa: F401
+from implicit_bias.plugins import load_plugins  # noqa: F401
 from implicit_bias.rundir import files  # noqa: F401
 from implicit_bias.settings import (  # noqa: F401
     RunSettings,
@@ -37,13 +43,27 @@ from implicit_bias.settings import (  # noqa: F401
     run_dir_name,
     section_settings,
 )
+from implicit_bias.settings.registry import register_kind  # noqa: F401
+from implicit_bias.settings.schema import (  # noqa: F401
+    DISCRETE_TRAINER_KEYS,
+    MINIBATCH_KEYS,
+    Key,
+    batchable,
+    choice_key,
+    float_key,
+    int_key,
+    traced,
+)
 from implicit_bias.sweeps.sweep import Sweep, execute, expand  # noqa: F401
-from implicit_bias.trainers import train  # noqa: F401
+from implicit_bias.trainers import TrainerInfo, register_trainer, train  # noqa: F401
 from implicit_bias.trainers.gradients import StepSpec, batch_indices, oracle  # noqa: F401
 from implicit_bias.trainers.loop import RUNNING, Carry, initial_opt_state, train_chunk  # noqa: F401
 from implicit_bias.trainers.optimizers import hyperparameters  # noqa: F401
 
 __all__ = [
+    "At", "DISCRETE_TRAINER_KEYS", "Key", "LeastSquares", "MINIBATCH_KEYS", "Metric", "Problem", "TrainerInfo",
+    "batchable", "choice_key", "float_key", "int_key", "load_plugins", "register_kind", "register_metric",
+    "register_problem", "register_trainer", "traced",
     "Carry", "ConfigError", "Experiment", "Objective", "RUNNING", "RunResult", "RunSettings", "StepSpec",
     "Sweep", "as_config", "balancedness", "batch_indices", "compute_metrics", "config_hash", "curvature",
     "estimators", "execute", "expand", "files", "hyperparameters", "initial_opt_state", "load_run",

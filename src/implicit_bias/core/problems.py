@@ -26,6 +26,7 @@ import numpy as np
 
 from implicit_bias.errors import ConfigError
 from implicit_bias.keys import named_key
+from implicit_bias.settings.registry import problem_record
 from implicit_bias.settings.typed import SectionSettings
 
 #: c in L(W) = c · (1/m) Σ_i (measure(W)_i − y_i)², by the ``problem.loss`` option (docs/conventions.md).
@@ -276,9 +277,25 @@ _GENERATORS = {
 }
 
 
+def register_problem(kind: str, build) -> None:
+    """Add a generator: ``build(problem_settings, key) -> Problem`` for ``[problem] kind = "<kind>"``.
+
+    The kind's keys are declared first with ``settings.registry.register_kind("problem", kind, ...)``
+    (docs/extending.md); ``key`` is the seed's "problem" key, so the data depends on the seed and
+    ``[problem]`` only. A kind that exists is refused."""
+    if kind in _GENERATORS:
+        raise ValueError(f"problem kind {kind!r} has a generator already")
+    if problem_record(kind) is None:
+        raise ValueError(f"declare the keys of problem kind {kind!r} first (register_kind(\"problem\", ...))")
+    _GENERATORS[kind] = build
+
+
 def expected_shape(problem: SectionSettings) -> tuple[int, ...] | None:
     """The end-to-end shape the settings of ``[problem]`` determine: (d,) or (n_rows, n_cols); None
     when it is only known once the data is read (``dataset``, ``ratings``)."""
+    record = problem_record(problem.kind)
+    if record is not None:  # a registered kind: the shape it declared, if any
+        return tuple(record.shape(problem.to_table())) if record.shape is not None else None
     if problem.kind in ("least_squares", "teacher_student"):
         return (problem.n_features,)
     if problem.kind in ("dataset", "ratings"):

@@ -78,6 +78,17 @@ BATCHABLE_KEYS = tuple(sorted(
     {name for name, key in TOP_LEVEL.items() if key.batchable}
     | {f"{section}.{name}" for section in ("model", "trainer", "penalty")
        for keys in KINDED_SECTIONS[section][0].values() for name, key in keys.items() if key.batchable}))
+
+
+def batchable_keys() -> tuple[str, ...]:
+    """:data:`BATCHABLE_KEYS` read now, so that the keys of kinds registered later (plug-ins,
+    docs/extending.md) count too."""
+    return tuple(sorted(
+        {name for name, key in TOP_LEVEL.items() if key.batchable}
+        | {f"{section}.{name}" for section in ("model", "trainer", "penalty")
+           for keys in KINDED_SECTIONS[section][0].values() for name, key in keys.items() if key.batchable}))
+
+
 #: ``batch = "auto"``: batch a group when one member has at most this many array entries
 #: (problem data + parameters). Measured with ``benchmarks/sweeps.py --sizes`` (docs/sweeps.md).
 AUTO_MAX_SIZE = 100_000
@@ -109,7 +120,7 @@ def can_batch(cfg: Mapping[str, Any]) -> bool:
 def group_key(cfg: Mapping[str, Any]) -> str:
     """The config with the batchable keys removed, plus its static step shape (``StepSpec``)."""
     static = copy.deepcopy(dict(cfg))
-    for key in BATCHABLE_KEYS:
+    for key in batchable_keys():
         _drop(static, key)
     spec = StepSpec.from_settings(section_settings("trainer", cfg["trainer"]))
     return json.dumps(static, sort_keys=True, default=str) + repr(spec)

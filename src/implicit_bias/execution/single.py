@@ -29,6 +29,7 @@ from implicit_bias.rundir import files as store
 from implicit_bias.rundir import integrity
 from implicit_bias import settings as config_mod
 from implicit_bias.baselines.runs import run_baseline
+from implicit_bias.plugins import load_plugins
 from implicit_bias.settings import ConfigError, as_config  # noqa: F401 - as_config re-exported (engine API)
 from implicit_bias.keys import named_key
 from implicit_bias.core.models import make_model
@@ -124,6 +125,7 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
     nothing touches the disk. Bad input raises :class:`ConfigError` before any
     file is created.
     """
+    load_plugins()  # the extensions of IMPLICIT_BIAS_PLUGINS, before the config names their kinds
     cfg = as_config(config, overrides)
     run_dir = Path(out) / config_mod.run_dir_name(cfg) if out is not None else None
     digest = config_mod.config_hash(cfg)

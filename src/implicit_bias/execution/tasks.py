@@ -11,11 +11,13 @@ from typing import Any, Mapping, Sequence
 
 from implicit_bias.execution.batched import run_batch
 from implicit_bias.execution.single import run
+from implicit_bias.plugins import load_plugins
 
 
 def run_one(cfg: dict, out: str) -> dict:
     """One run in a worker: never raises, returns {run_dir, status, ...} or {error}."""
     try:
+        load_plugins()  # a worker is a separate process: the extensions of IMPLICIT_BIAS_PLUGINS
         result = run(cfg, out=out)
         return {"run_dir": str(result.path), "status": result.status, "skipped": result.skipped,
                 "wall_seconds": result.summary.get("wall_seconds", 0.0), "steps": result.summary.get("steps", 0)}
@@ -32,6 +34,7 @@ def run_task(configs: Sequence[Mapping[str, Any]], out: str, mode: str = "auto")
     if len(configs) == 1:
         return [run_one(configs[0], out)]
     try:
+        load_plugins()  # a worker is a separate process: the extensions of IMPLICIT_BIAS_PLUGINS
         results = run_batch(configs, out=out, mode=mode)
     except BaseException:  # noqa: BLE001 - fall back to separate runs, each recording its own error
         traceback.print_exc()

@@ -52,6 +52,7 @@ from implicit_bias.metrics.families import (  # noqa: F401
     modified_loss,
     mse_all_entries,
     param_norm,
+    register_metric,
 )
 
 

@@ -190,8 +190,27 @@ class Balancedness(Metric):
         return {"balancedness": balancedness(factors)} if factors else {}
 
 
+#: Metric families added by extensions (:func:`register_metric`), computed after the built-in ones.
+REGISTERED: list[Metric] = []
+_BUILT_IN = ("Loss", "ParamNorm", "ModifiedLoss", "GroundTruthError", "HeldOutLoss", "FunctionSpectrum",
+             "EndToEndNorms", "MSEAllEntries", "Spectrum", "Balancedness")
+
+
+def register_metric(metric: Metric) -> None:
+    """Log the columns of ``metric`` (a :class:`Metric` instance: ``applies(objective)``, ``compute(at)``)
+    in every run it applies to, after the built-in families. Its columns sort after the documented
+    ``COLUMN_ORDER`` (alphabetically among themselves). A second family of the same class name is refused."""
+    if not isinstance(metric, Metric):
+        raise ValueError(f"register_metric takes a Metric instance, got {type(metric).__name__}")
+    name = type(metric).__name__
+    if name in _BUILT_IN or any(type(m).__name__ == name for m in REGISTERED):
+        raise ValueError(f"a metric family {name!r} exists already")
+    REGISTERED.append(metric)
+
+
 def default_metrics(top_k: int, lr: jax.Array | None = None, batch_size: int = 0) -> tuple[Metric, ...]:
-    """Every family, in the order the columns were historically computed; MetricSet keeps those that apply."""
+    """Every family, in the order the columns were historically computed (then the registered ones);
+    MetricSet keeps those that apply."""
     return (Loss(), ParamNorm(), ModifiedLoss(lr=lr, batch_size=batch_size), GroundTruthError(), HeldOutLoss(),
             FunctionSpectrum(top_k=top_k), EndToEndNorms(), MSEAllEntries(), Spectrum(top_k=top_k),
-            Balancedness())
+            Balancedness(), *REGISTERED)

@@ -31,6 +31,7 @@ from implicit_bias.settings.document import (  # noqa: F401
     parse_override,
 )
 from implicit_bias.settings.hashing import all_keys, config_hash, run_dir_name  # noqa: F401
+from implicit_bias.settings.registry import register_kind  # noqa: F401
 from implicit_bias.settings.resolution import resolve, resolve_section  # noqa: F401
 from implicit_bias.settings.schema import (  # noqa: F401
     BASELINES,

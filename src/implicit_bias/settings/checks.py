@@ -7,12 +7,16 @@ import math
 from typing import Any, Mapping
 
 from implicit_bias.errors import ConfigError
+from implicit_bias.settings.registry import CHECKS, problem_record
 
 
 def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...] | None:
     """Shape of the end-to-end object the problem measures: (d,) or (n_rows, n_cols); None when it is
     only known once the data is read (``dataset``)."""
     kind = problem["kind"]
+    record = problem_record(kind)
+    if record is not None:  # a registered kind (docs/extending.md)
+        return tuple(record.shape(problem)) if record.shape is not None else None
     if kind in ("least_squares", "teacher_student"):
         return (problem["n_features"],)
     if kind in ("dataset", "ratings"):
@@ -46,6 +50,13 @@ def _check_consistency(resolved: Mapping[str, Any]) -> None:
         raise ConfigError("problem.measurements", f"{problem['measurements']!r} needs a square matrix, got "
                           f"{problem['n_rows']}x{problem['n_cols']}")
     _check_data_size(problem)
+    record = problem_record(kind)
+    if record is not None and record.check is not None:
+        record.check(resolved)
+    for section in ("model", "trainer", "penalty", "baseline"):
+        table = resolved.get(section)
+        if table is not None and (section, table["kind"]) in CHECKS:
+            CHECKS[(section, table["kind"])](resolved)
     penalty = resolved["penalty"]
     if penalty["on"] == "params" and penalty["kind"] not in ("none", "l2", "l1"):
         raise ConfigError("penalty.on", f"'params' is supported for l2 and l1 only, not {penalty['kind']!r}")
@@ -78,6 +89,9 @@ def _check_data_size(problem: Mapping[str, Any]) -> None:
         "matrix_sensing": lambda p: ("n_measurements", p["n_measurements"] * p["n_rows"] * p["n_cols"]),
         "matrix_completion": lambda p: ("n_rows", p["n_rows"] * p["n_cols"]),
     }
+    record = problem_record(kind)
+    if record is not None and record.data_size is not None:
+        sizes = {kind: record.data_size}
     if kind in sizes:
         key, entries = sizes[kind](problem)
         if entries > MAX_DATA_ENTRIES:
@@ -120,7 +134,7 @@ def _check_baseline(resolved: Mapping[str, Any]) -> None:
 
 def _check_model_fits(resolved: Mapping[str, Any], shape: tuple[int, ...] | None) -> None:
     problem, model, penalty = resolved["problem"], resolved["model"], resolved["penalty"]
-    vector_problem = problem["kind"] in ("least_squares", "teacher_student", "dataset")
+    vector_problem = problem["kind"] in ("least_squares", "teacher_student", "dataset") or has_inputs(problem)
     if model["kind"] == "mlp" and not vector_problem:
         raise ConfigError("model.kind", f"'mlp' needs a regression problem with inputs, not {problem['kind']!r}")
     if model["kind"] == "mlp" and penalty["kind"] != "none" and penalty["on"] != "params":
@@ -148,8 +162,17 @@ def _check_model_fits(resolved: Mapping[str, Any], shape: tuple[int, ...] | None
                           f"got {len(model['shape'])}")
 
 
+def has_inputs(problem: Mapping[str, Any]) -> bool:
+    """True for a registered problem kind declared with inputs X (the built-in ones are listed where asked)."""
+    record = problem_record(problem["kind"])
+    return record is not None and record.has_inputs
+
+
 def n_observations(problem: Mapping[str, Any]) -> int:
     """Number of observations m of a resolved problem table (the loss is a mean over them)."""
+    record = problem_record(problem["kind"])
+    if record is not None:
+        return record.n_observations(problem) if record.n_observations is not None else None
     return {"least_squares": lambda p: p["n_samples"], "matrix_completion": lambda p: p["n_obs"],
             "matrix_sensing": lambda p: p["n_measurements"], "razin_2x2": lambda p: 3,
             "teacher_student": lambda p: p["n_samples"], "dataset": lambda p: None,
@@ -174,11 +197,12 @@ def _check_trainer(resolved: Mapping[str, Any]) -> None:
         raise ConfigError("trainer.batch_size", f"must be <= the number of observations {m}, "
                           f"got {trainer['batch_size']}")
     held_out = (problem["kind"] == "teacher_student" and problem["n_test"] > 0) or (
-        problem["kind"] in ("dataset", "ratings") and problem["test_fraction"] > 0)
+        problem["kind"] in ("dataset", "ratings") and problem["test_fraction"] > 0) or (
+        problem_record(problem["kind"]) is not None and problem_record(problem["kind"]).has_held_out(problem))
     if trainer.get("patience", 0) > 0 and not held_out:
         raise ConfigError("trainer.patience", "needs a problem with a held-out split (teacher_student with "
                           "n_test > 0, or dataset with test_fraction > 0)")
-    if problem["kind"] not in ("least_squares", "teacher_student", "dataset"):
+    if problem["kind"] not in ("least_squares", "teacher_student", "dataset") and not has_inputs(problem):
         for key, off in (("input_noise", 0.0), ("dropout", 1.0)):
             if trainer.get(key, off) != off:
                 raise ConfigError(f"trainer.{key}", f"needs a problem with inputs (least_squares), "

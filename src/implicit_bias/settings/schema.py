@@ -61,6 +61,21 @@ def traced(key: Key, batchable: bool = True) -> Key:
     return replace(key, traced=True, batchable=batchable)
 
 
+def int_key(default, doc, minimum=None, maximum=None, nullable=False) -> Key:
+    """An integer key (public helper for extensions)."""
+    return _int(default, doc, minimum=minimum, maximum=maximum, nullable=nullable)
+
+
+def float_key(default, doc, minimum=None, exclusive=False, maximum=None) -> Key:
+    """A finite-number key (public helper for extensions)."""
+    return _float(default, doc, minimum=minimum, exclusive=exclusive, maximum=maximum)
+
+
+def choice_key(default, doc, *choices) -> Key:
+    """A string key with a fixed set of values (public helper for extensions)."""
+    return _choice(default, doc, *choices)
+
+
 def batchable(key: Key) -> Key:
     """``key`` as a value that may differ inside one vmap batch (it only sets data or initial arrays)."""
     return replace(key, batchable=True)
@@ -222,6 +237,10 @@ _BATCHED: dict[str, Key] = {
                         "repeats), or a fresh permutation every epoch cut into consecutive batches.",
                         "with_replacement", "random_reshuffling"),
 }
+#: The keys of every discrete trainer (lr, steps, stop_loss, log_every, ...) and of the minibatched ones
+#: (batch_size, sampling): what a registered discrete trainer builds its table from (docs/extending.md).
+DISCRETE_TRAINER_KEYS = _DISCRETE
+MINIBATCH_KEYS = _BATCHED
 _FLOW: dict[str, Key] = {
     "t_max": _float(10.0, "Final flow time.", minimum=0.0),
     "rtol": _float(1e-8, "Relative tolerance of the adaptive step-size controller.", minimum=0.0, exclusive=True),

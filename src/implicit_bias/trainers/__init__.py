@@ -32,9 +32,10 @@ from implicit_bias.trainers.loop import (
     train_members,
 )
 from implicit_bias.trainers.optimizers import OPTIMIZERS, hyperparameters
+from implicit_bias.trainers.registry import register_trainer
 
 __all__ = ["Carry", "Checkpoint", "OPTIMIZERS", "StepSpec", "TRAINER_INFO", "TrainerInfo", "Trajectory",
-           "host_loop", "hyperparameters", "initial_opt_state", "modified_loss_lr", "train", "train_chunk",
+           "host_loop", "hyperparameters", "initial_opt_state", "modified_loss_lr", "register_trainer", "train", "train_chunk",
            "train_discrete", "train_flow", "train_members", "trainer_info"]
 
 
