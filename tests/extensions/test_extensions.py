@@ -163,3 +163,10 @@ def test_a_kind_that_exists_is_refused():
 
     with pytest.raises(ValueError, match="exists already"):
         engine.register_metric(Loss())
+
+
+def test_docs_show_the_real_files():
+    """docs/extending.md includes the three extension files verbatim."""
+    doc = (HERE.parents[1] / "docs" / "extending.md").read_text()
+    for name in ("sign_descent.py", "logistic_problem.py", "grad_norm_metric.py"):
+        assert f"```python\n{(HERE / name).read_text()}```" in doc, name
