@@ -7,52 +7,24 @@ import math
 from typing import Any, Mapping
 
 from implicit_bias.errors import ConfigError
+from implicit_bias.settings import problem_kinds  # noqa: F401 - describes the built-in problems
 from implicit_bias.settings.registry import CHECKS, problem_record
 
 
 def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...] | None:
     """Shape of the end-to-end object the problem measures: (d,) or (n_rows, n_cols); None when it is
-    only known once the data is read (``dataset``)."""
-    kind = problem["kind"]
-    record = problem_record(kind)
-    if record is not None:  # a registered kind (docs/extending.md)
-        return tuple(record.shape(problem)) if record.shape is not None else None
-    if kind in ("least_squares", "teacher_student"):
-        return (problem["n_features"],)
-    if kind in ("dataset", "ratings"):
-        return None
-    if kind == "razin_2x2":
-        return (2, 2)
-    return (problem["n_rows"], problem["n_cols"])
+    only known once the data is read (``dataset``, ``ratings``)."""
+    record = problem_record(problem["kind"])
+    return tuple(record.shape(problem)) if record.shape is not None else None
 
 
 def _check_consistency(resolved: Mapping[str, Any]) -> None:
     """Cross-field constraints that a single key cannot express."""
     problem = resolved["problem"]
-    kind = problem["kind"]
-    if kind == "least_squares":
-        if problem["design"] == "orthogonal" and problem["n_samples"] < problem["n_features"]:
-            raise ConfigError("problem.design", "'orthogonal' (XᵀX = n_samples·I) needs n_samples >= n_features, "
-                              f"got n_samples={problem['n_samples']} < n_features={problem['n_features']}")
-        if problem["target"] == "sparse" and problem["sparsity"] > problem["n_features"]:
-            raise ConfigError("problem.sparsity", f"must be <= n_features={problem['n_features']}, "
-                              f"got {problem['sparsity']}")
-    if kind in ("matrix_completion", "matrix_sensing"):
-        n, m = problem["n_rows"], problem["n_cols"]
-        if problem["rank"] > min(n, m):
-            raise ConfigError("problem.rank", f"must be <= min(n_rows, n_cols) = {min(n, m)}, got {problem['rank']}")
-    if kind == "ratings" and problem["path"] is None:
-        raise ConfigError("problem.path", "a ratings problem needs the path of its ratings file")
-    if kind == "matrix_completion" and problem["n_obs"] > problem["n_rows"] * problem["n_cols"]:
-        raise ConfigError("problem.n_obs", f"must be <= n_rows*n_cols = {problem['n_rows'] * problem['n_cols']}, "
-                          f"got {problem['n_obs']}")
-    if kind == "matrix_sensing" and problem["measurements"] != "gaussian" and problem["n_rows"] != problem["n_cols"]:
-        raise ConfigError("problem.measurements", f"{problem['measurements']!r} needs a square matrix, got "
-                          f"{problem['n_rows']}x{problem['n_cols']}")
-    _check_data_size(problem)
-    record = problem_record(kind)
-    if record is not None and record.check is not None:
+    record = problem_record(problem["kind"])
+    if record.check is not None:
         record.check(resolved)
+    _check_data_size(problem)
     for section in ("model", "trainer", "penalty", "baseline"):
         table = resolved.get(section)
         if table is not None and (section, table["kind"]) in CHECKS:
@@ -81,19 +53,9 @@ MAX_DATA_ENTRIES = 10**8
 
 def _check_data_size(problem: Mapping[str, Any]) -> None:
     """Refuse data that could not be held in memory (each array at most 1e8 entries)."""
-    kind = problem["kind"]
-    sizes = {
-        "least_squares": lambda p: ("n_samples", p["n_samples"] * p["n_features"]),
-        "teacher_student": lambda p: ("n_test" if p["n_test"] > p["n_samples"] else "n_samples",
-                                      (p["n_samples"] + p["n_test"]) * p["n_features"]),
-        "matrix_sensing": lambda p: ("n_measurements", p["n_measurements"] * p["n_rows"] * p["n_cols"]),
-        "matrix_completion": lambda p: ("n_rows", p["n_rows"] * p["n_cols"]),
-    }
-    record = problem_record(kind)
-    if record is not None and record.data_size is not None:
-        sizes = {kind: record.data_size}
-    if kind in sizes:
-        key, entries = sizes[kind](problem)
+    record = problem_record(problem["kind"])
+    if record.data_size is not None:
+        key, entries = record.data_size(problem)
         if entries > MAX_DATA_ENTRIES:
             raise ConfigError(f"problem.{key}", f"the data would have {entries:.3g} entries; at most "
                               f"{MAX_DATA_ENTRIES:.0e} are supported")
@@ -134,7 +96,7 @@ def _check_baseline(resolved: Mapping[str, Any]) -> None:
 
 def _check_model_fits(resolved: Mapping[str, Any], shape: tuple[int, ...] | None) -> None:
     problem, model, penalty = resolved["problem"], resolved["model"], resolved["penalty"]
-    vector_problem = problem["kind"] in ("least_squares", "teacher_student", "dataset") or has_inputs(problem)
+    vector_problem = has_inputs(problem)
     if model["kind"] == "mlp" and not vector_problem:
         raise ConfigError("model.kind", f"'mlp' needs a regression problem with inputs, not {problem['kind']!r}")
     if model["kind"] == "mlp" and penalty["kind"] != "none" and penalty["on"] != "params":
@@ -163,20 +125,14 @@ def _check_model_fits(resolved: Mapping[str, Any], shape: tuple[int, ...] | None
 
 
 def has_inputs(problem: Mapping[str, Any]) -> bool:
-    """True for a registered problem kind declared with inputs X (the built-in ones are listed where asked)."""
-    record = problem_record(problem["kind"])
-    return record is not None and record.has_inputs
+    """True for a problem kind declared with inputs X (least_squares, teacher_student, dataset, ...)."""
+    return problem_record(problem["kind"]).has_inputs
 
 
 def n_observations(problem: Mapping[str, Any]) -> int:
     """Number of observations m of a resolved problem table (the loss is a mean over them)."""
     record = problem_record(problem["kind"])
-    if record is not None:
-        return record.n_observations(problem) if record.n_observations is not None else None
-    return {"least_squares": lambda p: p["n_samples"], "matrix_completion": lambda p: p["n_obs"],
-            "matrix_sensing": lambda p: p["n_measurements"], "razin_2x2": lambda p: 3,
-            "teacher_student": lambda p: p["n_samples"], "dataset": lambda p: None,
-            "ratings": lambda p: None}[problem["kind"]](problem)
+    return record.n_observations(problem) if record.n_observations is not None else None
 
 
 MAX_LOGGED_ROWS = 10**7
@@ -196,13 +152,11 @@ def _check_trainer(resolved: Mapping[str, Any]) -> None:
     if m is not None and trainer.get("batch_size", 0) > m:
         raise ConfigError("trainer.batch_size", f"must be <= the number of observations {m}, "
                           f"got {trainer['batch_size']}")
-    held_out = (problem["kind"] == "teacher_student" and problem["n_test"] > 0) or (
-        problem["kind"] in ("dataset", "ratings") and problem["test_fraction"] > 0) or (
-        problem_record(problem["kind"]) is not None and problem_record(problem["kind"]).has_held_out(problem))
+    held_out = problem_record(problem["kind"]).has_held_out(problem)
     if trainer.get("patience", 0) > 0 and not held_out:
         raise ConfigError("trainer.patience", "needs a problem with a held-out split (teacher_student with "
                           "n_test > 0, or dataset with test_fraction > 0)")
-    if problem["kind"] not in ("least_squares", "teacher_student", "dataset") and not has_inputs(problem):
+    if not has_inputs(problem):
         for key, off in (("input_noise", 0.0), ("dropout", 1.0)):
             if trainer.get(key, off) != off:
                 raise ConfigError(f"trainer.{key}", f"needs a problem with inputs (least_squares), "

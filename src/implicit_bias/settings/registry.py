@@ -3,8 +3,8 @@
 :func:`register_kind` adds a key table to the schema table of its section (``schema.PROBLEMS``,
 ``schema.TRAINERS``, ...), which resolution, hashing, ``all_keys`` and the typed settings read; for
 a problem it also records what the cross-field checks (:mod:`~implicit_bias.settings.checks`) need
-to know about it. The built-in kinds are not in :data:`PROBLEM_RECORDS`: their facts stay written
-out in checks.py.
+to know about it. The built-in problem kinds are described by the same records
+(:mod:`~implicit_bias.settings.problem_kinds`).
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ def register_kind(section: str, kind: str, keys: Mapping[str, Key], *, check: Ca
         CHECKS[(section, kind)] = check
 
 
+def describe_problem(record: ProblemRecord) -> None:
+    """Record the facts of a problem kind whose keys are already in the schema (the built-in ones,
+    :mod:`~implicit_bias.settings.problem_kinds`)."""
+    if record.kind not in KINDED_SECTIONS["problem"][0] or record.kind in PROBLEM_RECORDS:
+        raise ValueError(f"problem kind {record.kind!r}: no keys declared, or described twice")
+    PROBLEM_RECORDS[record.kind] = record
+
+
 def problem_record(kind: str) -> ProblemRecord | None:
-    """The record of a registered problem kind; None for a built-in one."""
+    """The record of a problem kind (built-in or registered); None for a kind nobody declared."""
     return PROBLEM_RECORDS.get(kind)
