@@ -1,11 +1,12 @@
 """What the cross-field checks know of each built-in problem kind, declared the way an extension
 declares its own (:class:`~implicit_bias.settings.registry.ProblemRecord`): the end-to-end shape,
-the number of observations, inputs X, a held-out split, the size of the data and the problem's own
-cross-field check. :mod:`~implicit_bias.settings.checks` asks these records, never kind names.
+the number of observations, inputs X, a held-out split, the size of the data, the problem's own
+cross-field check, and that its loss is the squared error. :mod:`~implicit_bias.settings.checks` asks these records, never kind names.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from implicit_bias.errors import ConfigError
@@ -72,4 +73,4 @@ for _record in (
     ProblemRecord("ratings", held_out=lambda p: p["test_fraction"] > 0, check=_ratings_check),
     ProblemRecord("dataset", has_inputs=True, held_out=lambda p: p["test_fraction"] > 0),
 ):
-    describe_problem(_record)
+    describe_problem(replace(_record, squared_loss=True))

@@ -34,6 +34,9 @@ class ProblemRecord:
     check: Callable[[Table], None] | None = None
     #: (key, number of entries) of the largest data array, refused above MAX_DATA_ENTRIES
     data_size: Callable[[Table], tuple[str, int]] | None = None
+    #: True if the training loss is the squared error of docs/conventions.md (mean of ½(prediction −
+    #: target)², no ½ with ``loss = "mse"``), which the CLI then names; a plug-in's own loss is not named
+    squared_loss: bool = False
 
     def has_held_out(self, problem: Table) -> bool:
         return bool(self.held_out(problem) if callable(self.held_out) else self.held_out)
