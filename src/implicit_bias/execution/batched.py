@@ -10,7 +10,7 @@ one call per chunk.
 
 What is batched (:data:`BATCHABLE_KEYS`): ``seed`` (problem data, init and sampling keys
 are derived from it; the data of one problem table has the same shapes for every seed), the
-traced ``[trainer]`` hyper-parameters of ``optimizers.TRACED_KEYS`` except ``n_inner`` (a
+traced ``[trainer]`` hyper-parameters (keys declared ``traced``) except ``n_inner`` (a
 loop bound), ``trainer.stop_loss``, ``model.init_scale``, ``model.alpha`` and
 ``penalty.weight``. Configs equal once these keys are removed (and with the same
 ``StepSpec``: e.g. ``label_noise = 0`` and ``> 0`` compile different steps) form a
@@ -56,7 +56,6 @@ import jax
 import numpy as np
 
 from implicit_bias.rundir import checkpoint
-from implicit_bias.rundir import files as store
 from implicit_bias.rundir import integrity
 from implicit_bias import settings as config_mod
 from implicit_bias.keys import named_key
@@ -73,20 +72,18 @@ from implicit_bias.settings.typed import section_settings
 from implicit_bias.trainers import StepSpec, Trajectory, train_members, trainer_info
 
 BATCH_MODES = ("auto", "on", "off")
-#: config keys that may differ inside a batch (every one is an array in the compiled step).
-BATCHABLE_KEYS = tuple(sorted(
-    {name for name, key in TOP_LEVEL.items() if key.batchable}
-    | {f"{section}.{name}" for section in ("model", "trainer", "penalty")
-       for keys in KINDED_SECTIONS[section][0].values() for name, key in keys.items() if key.batchable}))
-
-
 def batchable_keys() -> tuple[str, ...]:
-    """:data:`BATCHABLE_KEYS` read now, so that the keys of kinds registered later (plug-ins,
+    """The config keys that may differ inside a batch (each an array in the compiled step), read from
+    the ``batchable`` flags of the declarations now, so that kinds registered later (plug-ins,
     docs/extending.md) count too."""
     return tuple(sorted(
         {name for name, key in TOP_LEVEL.items() if key.batchable}
         | {f"{section}.{name}" for section in ("model", "trainer", "penalty")
            for keys in KINDED_SECTIONS[section][0].values() for name, key in keys.items() if key.batchable}))
+
+
+#: the batchable keys of the built-in kinds (:func:`batchable_keys` at import).
+BATCHABLE_KEYS = batchable_keys()
 
 
 #: ``batch = "auto"``: batch a group when one member has at most this many array entries

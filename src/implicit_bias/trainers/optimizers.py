@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from implicit_bias.settings.schema import TRAINERS
 from implicit_bias.settings.typed import attribute
 
 Hyper = Mapping[str, jax.Array]
@@ -69,10 +68,6 @@ OPTIMIZERS: dict[str, Callable[[Hyper], optax.GradientTransformation]] = {
     kind: (lambda base: lambda h: _with_weight_decay(h, base(h)))(base) for kind, base in _BASE.items()
 }
 
-#: config keys that are traced hyper-parameters (arrays): those the schema declares ``traced``,
-#: except ``stop_loss``, which the loop takes as its own argument; the rest of [trainer] is static.
-TRACED_KEYS = tuple(sorted({name for keys in TRAINERS.values() for name, key in keys.items()
-                            if key.traced and name != "stop_loss"}))
 #: config keys that must stay Python values inside the compiled step.
 STATIC_KEYS = ("nesterov",)
 
