@@ -25,3 +25,7 @@ class Objective(eqx.Module):
     def data_loss(self, params: Params) -> jax.Array:
         """The training loss L alone, without the penalty (what ``loss`` in metrics reports)."""
         return self.problem.residual_loss(self.model.predict(params, self.problem))
+
+    def log_data_loss(self, params: Params) -> jax.Array:
+        """ln L(θ), stably (the problem's ``log_residual_loss``): ∇ ln L = ∇L/L for normalized steps."""
+        return self.problem.log_residual_loss(self.model.predict(params, self.problem))

@@ -68,6 +68,11 @@ class Problem(eqx.Module):
         """Mean of ½(prediction − target)² over the observations (of (·)² with ``loss = "mse"``)."""
         return self.loss_weight() * jnp.mean((predictions - self.targets) ** 2)
 
+    def log_residual_loss(self, predictions: jax.Array) -> jax.Array:
+        """ln L of the predictions, whose gradient is the normalized gradient ∇L/L (Nacson et al.
+        2019). The classification problems override it with a log-sum-exp that never underflows."""
+        return jnp.log(self.residual_loss(predictions))
+
     def loss(self, W: jax.Array) -> jax.Array:
         """L(W) = mean of ½(𝒜(W)_i − y_i)² (no ½ with ``loss = "mse"``)."""
         return self.residual_loss(self.measure(W))

@@ -37,6 +37,13 @@ class ProblemRecord:
     #: True if the training loss is the squared error of docs/conventions.md (mean of ½(prediction −
     #: target)², no ½ with ``loss = "mse"``), which the CLI then names; a plug-in's own loss is not named
     squared_loss: bool = False
+    #: True (or a function of the table) if the targets are labels ±1 scored by a classification
+    #: loss (``problem.loss`` = logistic | exponential): the classification metrics, the
+    #: ``max_margin`` baseline and the normalized trainers apply
+    classification: bool | Callable[[Table], bool] = False
+
+    def is_classification(self, problem: Table) -> bool:
+        return bool(self.classification(problem) if callable(self.classification) else self.classification)
 
     def has_held_out(self, problem: Table) -> bool:
         return bool(self.held_out(problem) if callable(self.held_out) else self.held_out)
