@@ -33,6 +33,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "engine": (10, "engine"),
     "reproduce": (11, "reproduce"),
     "cli": (12, "cli"),
+    "__main__": (13, "entry"),  # `python -m implicit_bias`: the command, above the cli
 }
 #: facades: re-export only, never imported from inside the package
 FACADES = {"implicit_bias", "implicit_bias.report", "implicit_bias.index"}

@@ -270,6 +270,7 @@ def _razin_2x2(problem: SectionSettings, key) -> MatrixCompletion:
 
 
 from implicit_bias.core.datasets import dataset_problem, ratings_problem, teacher_student_problem  # noqa: E402
+from implicit_bias.core.functions import function_regression_problem  # noqa: E402
 
 _GENERATORS = {
     "teacher_student": lambda problem, key: teacher_student_problem(problem, key, LeastSquares),
@@ -279,6 +280,7 @@ _GENERATORS = {
     "matrix_completion": _matrix_completion,
     "matrix_sensing": _matrix_sensing,
     "razin_2x2": _razin_2x2,
+    "function_regression": lambda problem, key: function_regression_problem(problem, key, LeastSquares),
 }
 
 
@@ -303,6 +305,8 @@ def expected_shape(problem: SectionSettings) -> tuple[int, ...] | None:
         return tuple(record.shape(problem.to_table())) if record.shape is not None else None
     if problem.kind in ("least_squares", "teacher_student"):
         return (problem.n_features,)
+    if problem.kind == "function_regression":
+        return (2,) if problem.domain == "circle" else (1,)
     if problem.kind in ("dataset", "ratings"):
         return None
     if problem.kind == "razin_2x2":

@@ -52,6 +52,18 @@ def _ratings_check(resolved: Table) -> None:
         raise ConfigError("problem.path", "a ratings problem needs the path of its ratings file")
 
 
+def _function_regression_check(resolved: Table) -> None:
+    problem = resolved["problem"]
+    if problem["target"] != "sinusoids":
+        return
+    frequencies = problem["frequencies"]
+    count = len(frequencies) if isinstance(frequencies, list) else 1
+    for name in ("amplitudes", "phases"):
+        values = problem[name]
+        if values is not None and len(values) != count:
+            raise ConfigError(f"problem.{name}", f"needs one value per frequency ({count}), got {len(values)}")
+
+
 def _matrix_shape(problem: Table) -> tuple[int, int]:
     return (problem["n_rows"], problem["n_cols"])
 
@@ -72,5 +84,8 @@ for _record in (
                                        (p["n_samples"] + p["n_test"]) * p["n_features"])),
     ProblemRecord("ratings", held_out=lambda p: p["test_fraction"] > 0, check=_ratings_check),
     ProblemRecord("dataset", has_inputs=True, held_out=lambda p: p["test_fraction"] > 0),
+    ProblemRecord("function_regression", shape=lambda p: (2,) if p["domain"] == "circle" else (1,),
+                  n_observations=lambda p: p["n_samples"], has_inputs=True, check=_function_regression_check,
+                  data_size=lambda p: ("n_samples", 2 * p["n_samples"])),
 ):
     describe_problem(replace(_record, squared_loss=True))

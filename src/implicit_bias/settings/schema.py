@@ -166,6 +166,20 @@ PROBLEMS: dict[str, dict[str, Key]] = {
         "test_fraction": _float(0.2, "Fraction of rows held out for `test_loss`.", minimum=0.0, maximum=0.9),
         "standardize": Key("bool", True, "Standardize features and target with training-split statistics."),
     },
+    "function_regression": {
+        "domain": _choice("interval", "interval: x_i = −1 + 2i/(n−1), X ∈ ℝ^{n×1}; circle: θ_i = 2πi/n, "
+                          "X = [cos θ_i, sin θ_i] ∈ ℝ^{n×2}.", "interval", "circle"),
+        "n_samples": _int(64, "Number of grid points.", minimum=1),
+        "target": _choice("chebyshev", "chebyshev: y = T_degree(x) = cos(degree·θ); sinusoids: "
+                          "y = Σ_j a_j cos(k_j θ + φ_j) (θ = arccos x on the interval).", "chebyshev", "sinusoids"),
+        "degree": _int(4, "Degree k of the Chebyshev target T_k (T_4 = 8x⁴ − 8x² + 1).", minimum=0, maximum=10**4),
+        "frequencies": Key("int_list", [1, 2, 4, 8], "Frequencies k_j of the sinusoids.", minimum=0),
+        "amplitudes": Key("float_list", None, "Amplitudes a_j ≥ 0 (default all 1), one per frequency.",
+                          nullable=True),
+        "phases": Key("float_list", None, "Phases φ_j ≥ 0 in radians (default all 0), one per frequency.",
+                      nullable=True),
+        "noise": _float(0.0, "Standard deviation of Gaussian noise on the targets.", minimum=0.0),
+    },
 }
 
 MODELS: dict[str, dict[str, Key]] = {
