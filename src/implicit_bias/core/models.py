@@ -231,9 +231,10 @@ class MLP(Model):
     W_ij ~ N(0, σ_w²/fan_in) and each layer computes W h + b. σ_w = ``init_scale``; biases start at 0.
     ``shape`` is (n_features,), the input dimension. MLPs have no end-to-end matrix: the objective
     uses ``predict`` and the metrics the predictions. ``activation = "relu2"`` is φ(z) = max(z, 0)²,
-    positively homogeneous of order 2, which makes a bias-free network homogeneous of order
-    2^L − 1 and smooth (:meth:`homogeneity_order`), as Lyu & Li (2020, "Gradient descent maximizes
-    the margin of homogeneous neural networks") need for a strict check of the margin's monotonicity.
+    positively homogeneous of order 2 and C¹, which makes a bias-free network homogeneous of order
+    2^L − 1 (:meth:`homogeneity_order`) without ReLU's kinks: a strict check of the monotone
+    smoothed margin of Lyu & Li (2020, "Gradient descent maximizes the margin of homogeneous
+    neural networks").
     """
 
     widths: tuple[int, ...] = eqx.field(static=True)
