@@ -271,3 +271,19 @@ def test_sweep_batch_on_over_seed_equals_single_runs_for_linear_conv(tmp_path):
     assert not any("batch_size" in r for r in apart.results)
     for cfg in sweep.configs:
         assert_same_run_dir(tmp_path / "batched" / run_dir_name(cfg), tmp_path / "separate" / run_dir_name(cfg))
+
+
+@pytest.mark.parametrize("d", [1, 13])
+@pytest.mark.parametrize("table, beta0", [({"kind": "diagonal", "form": "difference", "power": 2, "alpha": 0.5}, 0.0),
+                                          ({"kind": "diagonal", "form": "difference", "power": 3, "alpha": 0.5}, 0.0),
+                                          ({"kind": "diagonal", "form": "product", "alpha": 0.5}, 0.25)],
+                         ids=["u2-v2", "u3-v3", "u*v"])
+def test_diagonal_runs_on_a_vector_problem_of_any_dimension(d, table, beta0):
+    """u^N − v^N and u ⊙ v with u(0) = v(0) = α: β(0) = 0 or α², and GD lowers the loss for any d."""
+    model, settings = _model(table, (d,))
+    np.testing.assert_array_equal(np.asarray(model.end_to_end(model.init(KEY, settings, "float64"))), np.full(d, beta0))
+    assert model.homogeneity_order() == (2 if table["form"] == "product" else table["power"])
+    result = run({"name": "dg", "problem": {"kind": "least_squares", "n_samples": 4, "n_features": d},
+                  "model": table, "trainer": {"steps": 40, "log_every": 20, "lr": 0.05}})
+    assert result.end_to_end.shape == (d,)
+    assert result.trajectory["loss"].iloc[-1] < result.trajectory["loss"].iloc[0]
