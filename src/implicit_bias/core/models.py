@@ -16,55 +16,8 @@ import jax.numpy as jnp
 
 from implicit_bias.settings.typed import SectionSettings
 
-Params = dict[str, jax.Array]
-
-
-@jax.custom_jvp
-def matmul(a: jax.Array, b: jax.Array) -> jax.Array:
-    """a @ b whose reverse-mode derivative multiplies by a *materialized* transpose.
-
-    Reverse mode transposes the JVP da @ b + a @ db into G bᵀ and aᵀ G; XLA on CPU runs the
-    second kind of product (lhs contracted on its first dimension) about 2.5x slower than a
-    plain one (measured 103 vs 41 µs for 100x100 float64, one thread; benchmarks/gd_steps.py
-    --profile). Writing the JVP with a = (barrier(aᵀ))ᵀ makes the transposed product a plain
-    one on the materialized aᵀ (the optimization barrier stops XLA folding the copy back):
-    the depth-3 GD step went from 0.71x to 1.01x the speed of the NumPy loop. Being a
-    custom JVP (not VJP), it still supports forward mode (Hessian-vector products).
-    """
-    return a @ b
-
-
-@matmul.defjvp
-def _matmul_jvp(primals, tangents):
-    a, b = primals
-    da, db = tangents
-    a_materialized = jax.lax.optimization_barrier(a.T).T
-    return a @ b, da @ b + a_materialized @ db
-
-
-class Model(eqx.Module):
-    """Base class. ``shape`` is the end-to-end shape, (d,) or (n_rows, n_cols)."""
-
-    shape: tuple[int, ...] = eqx.field(static=True)
-
-    def init(self, key: jax.Array, model: SectionSettings, dtype) -> Params:
-        """The initial parameters; ``model`` (the settings of ``[model]``) gives the scale and kind of
-        initialization, which are not part of the (static) model."""
-        raise NotImplementedError
-
-    def end_to_end(self, params: Params) -> jax.Array:
-        raise NotImplementedError
-
-    def factors(self, params: Params) -> list[jax.Array]:
-        """The factors of a product model, first applied first; empty for other models."""
-        return []
-
-    #: False for models (MLPs) whose function is not a linear map W measured by the problem.
-    has_end_to_end = True
-
-    def predict(self, params: Params, problem) -> jax.Array:
-        """The predictions the loss compares with the targets: 𝒜(W(θ))."""
-        return problem.measure(self.end_to_end(params))
+from implicit_bias.core.model_base import Model, Params, matmul  # noqa: F401 - re-exported
+from implicit_bias.core.vector_models import VECTOR_MODEL_KINDS, make_vector_model
 
 
 class Linear(Model):
@@ -75,6 +28,9 @@ class Linear(Model):
 
     def end_to_end(self, params):
         return params["W"]
+
+    def homogeneity_order(self) -> int:
+        return 1
 
 
 class DeepMatrix(Model):
@@ -98,6 +54,9 @@ class DeepMatrix(Model):
         for j in range(2, self.depth + 1):
             W = matmul(params[f"W{j}"], W)
         return W.reshape(self.shape)
+
+    def homogeneity_order(self) -> int:
+        return self.depth
 
     def init(self, key, model, dtype):
         scale, kind = model.init_scale, model.init
@@ -182,6 +141,9 @@ class Symmetric(Model):
     def end_to_end(self, params):
         return params["U"] @ params["U"].T
 
+    def homogeneity_order(self) -> int:
+        return 2
+
 
 class Diagonal(Model):
     """Diagonal linear networks, applied coordinate-wise to the end-to-end object.
@@ -206,6 +168,9 @@ class Diagonal(Model):
         if self.form == "product":
             return u * v
         return u**self.power - v**self.power
+
+    def homogeneity_order(self) -> int:
+        return 2 if self.form == "product" else self.power
 
 
 def _haar_semi_orthogonal(key, shape, dtype) -> jax.Array:
@@ -233,6 +198,8 @@ def make_model(model: SectionSettings, shape: tuple[int, ...]) -> Model:
         return Symmetric(shape=shape, width=model.width or shape[0])
     if kind == "diagonal":
         return Diagonal(shape=shape, form=model.form, power=model.power)
+    if kind in VECTOR_MODEL_KINDS:
+        return make_vector_model(model, shape)
     if kind == "mlp":
         widths = model.widths
         return MLP(shape=shape, widths=tuple([widths] if isinstance(widths, int) else widths),
@@ -250,7 +217,10 @@ ACTIVATIONS = {
     "tanh": jnp.tanh,
     "linear": lambda x: x,
     "gelu": jax.nn.gelu,
+    "relu2": lambda x: jnp.square(jax.nn.relu(x)),
 }
+#: p with φ(cz) = c^p φ(z) for every c > 0, of the positively homogeneous activations
+ACTIVATION_ORDERS = {"relu": 1, "linear": 1, "relu2": 2}
 
 
 class MLP(Model):
@@ -260,7 +230,11 @@ class MLP(Model):
     (σ_w/√fan_in) W h + b, so the NTK has a finite infinite-width limit. ``"standard"``: entries
     W_ij ~ N(0, σ_w²/fan_in) and each layer computes W h + b. σ_w = ``init_scale``; biases start at 0.
     ``shape`` is (n_features,), the input dimension. MLPs have no end-to-end matrix: the objective
-    uses ``predict`` and the metrics the predictions.
+    uses ``predict`` and the metrics the predictions. ``activation = "relu2"`` is φ(z) = max(z, 0)²,
+    positively homogeneous of order 2 and C¹, which makes a bias-free network homogeneous of order
+    2^L − 1 (:meth:`homogeneity_order`) without ReLU's kinks: a strict check of the monotone
+    smoothed margin of Lyu & Li (2020, "Gradient descent maximizes the margin of homogeneous
+    neural networks").
     """
 
     widths: tuple[int, ...] = eqx.field(static=True)
@@ -302,6 +276,16 @@ class MLP(Model):
 
     def predict(self, params, problem):
         return self.apply(params, problem.X)
+
+    def homogeneity_order(self) -> int | None:
+        """Without biases and with φ homogeneous of order p (relu, linear: 1; relu2: 2), the
+        pre-activation of layer j is homogeneous of order a_j in all the weights, a_1 = 1 and
+        a_{j+1} = p·a_j + 1, so the output of L = len(widths) + 1 layers has order
+        K = Σ_{j<L} p^j: K = L for ReLU, K = 2^L − 1 for relu2. None with biases or another φ."""
+        p = ACTIVATION_ORDERS.get(self.activation)
+        if self.bias or p is None:
+            return None
+        return sum(p**j for j in range(len(self.dims) - 1))
 
     def end_to_end(self, params):
         raise TypeError("an MLP has no end-to-end matrix")

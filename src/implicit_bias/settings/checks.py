@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from implicit_bias.errors import ConfigError
 from implicit_bias.settings import problem_kinds  # noqa: F401 - describes the built-in problems
+from implicit_bias.settings import vector_model_checks  # noqa: F401 - checks of deep_linear, linear_conv
 from implicit_bias.settings.registry import CHECKS, problem_record
 
 

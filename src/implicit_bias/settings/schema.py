@@ -33,6 +33,8 @@ class Key:
     #: True for a value that may differ between the members of one vmap batch (docs/sweeps.md):
     #: a traced value that is not a loop bound, or one that only sets the data or initial arrays.
     batchable: bool = False
+    #: True for an ``int_list`` that may be the empty list (``model.deep_linear.widths = []``: depth 1).
+    empty_list: bool = False
 
     def describe(self) -> str:
         """Allowed values, as the error messages and docs state them."""
@@ -208,7 +210,8 @@ MODELS: dict[str, dict[str, Key]] = {
     },
     "mlp": {
         "widths": Key("int_list", [64], "Hidden widths (one integer or a list).", minimum=1),
-        "activation": _choice("relu", "Nonlinearity φ.", "relu", "tanh", "linear", "gelu"),
+        "activation": _choice("relu", "Nonlinearity φ (relu2: max(z, 0)², homogeneous of order 2).",
+                              "relu", "tanh", "linear", "gelu", "relu2"),
         "bias": Key("bool", False, "Add biases (initialized at zero)."),
         "parameterization": _choice("ntk", "ntk: (σ_w/√fan_in)·W h with W ~ N(0,1) (Jacot et al. 2018); "
                                     "standard: W ~ N(0, σ_w²/fan_in).", "ntk", "standard"),
@@ -222,6 +225,20 @@ MODELS: dict[str, dict[str, Key]] = {
                         minimum=0.0, exclusive=True),
         "shape": Key("shape", "uniform", "Per-coordinate init shape: \"uniform\" (all ones) or a list of "
                      "positive numbers, one per coordinate."),
+    },
+    # vector problems only (core/vector_models.py): f(x) = ⟨x, β(θ)⟩
+    "deep_linear": {
+        "widths": Key("int_list", None, "Hidden widths h_1 … h_{N−1} of β = (W_N ⋯ W_1)ᵀ (N = len + 1 factors; "
+                      "[] is depth 1, β = W_1ᵀ); default [d], one hidden layer of width d.",
+                      minimum=1, nullable=True, empty_list=True),
+        "init_scale": batchable_float(0.1, "Every entry of every factor is i.i.d. N(0, init_scale²) at init.",
+                                      minimum=0.0, exclusive=True),
+    },
+    "linear_conv": {
+        "depth": _int(2, "Number of layers L: β = D^{−(L−1)/2} w_L ⊛ ⋯ ⊛ w_1, so Fβ = ⊙_l Fw_l (unitary DFT F).",
+                      minimum=1, maximum=64),
+        "init_scale": batchable_float(0.1, "Every entry of every filter w_l ∈ ℝ^D is i.i.d. N(0, init_scale²) "
+                                      "at init.", minimum=0.0, exclusive=True),
     },
 }
 

@@ -65,7 +65,7 @@ def _check_value(path: str, spec: Key, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             _check_range(path, spec, value)
             return value
-        if not isinstance(value, (list, tuple)) or not value:
+        if not isinstance(value, (list, tuple)) or not (value or spec.empty_list):
             raise fail()
         for i, v in enumerate(value):
             if isinstance(v, bool) or not isinstance(v, int):
