@@ -23,7 +23,8 @@ and γ_p = 1/‖ŵ_p‖_p = max_{‖w‖_p ≤ 1} min_i y_i⟨x_i, w⟩ is the m
 - ``"fourier_l1"``: min Σ_k |(Fw)_k| with the unitary DFT F_{jk} = e^{−2πijk/d}/√d (complex
   coefficients; |·| as the 2-norm of (Re, Im)), the limit direction of full-width circular
   linear convolutional networks of depth 2 (Gunasekar, Lee, Soudry & Srebro 2018, "Implicit bias
-  of gradient descent on linear convolutional networks"). An SOCP via cvxpy + Clarabel.
+  of gradient descent on linear convolutional networks"). An SOCP via cvxpy + Clarabel, in the
+  real orthonormal Fourier basis (:func:`real_fourier_basis`).
 
 Dual certificate (one convention for every norm): α are the multipliers of the margin constraints
 of min ½‖w‖_p² s.t. Zw ≥ 1, whose dual is max_{α ≥ 0} Σ_i α_i − ½‖Zᵀα‖_*² (‖·‖_* the dual norm:
@@ -242,7 +243,7 @@ def max_margin_linf(X, y) -> MaxMarginSolution:
     return _finish("linf", X, y, result.x[:d], -result.ineqlin.marginals[2 * d:], "optimal", "highs")
 
 
-_CLARABEL = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
+_CLARABEL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "max_iter": 500}
 #: a solver's answer is reported ``optimal`` when its KKT residual (:func:`kkt_residual`) is below this
 CERTIFIED_TOL = 1e-8
 
@@ -317,20 +318,46 @@ def dft_matrix(d: int) -> np.ndarray:
     return np.fft.fft(np.eye(d), axis=0, norm="ortho")
 
 
+def real_fourier_basis(d: int) -> tuple[np.ndarray, list[int], list[tuple[int, int]]]:
+    """The orthonormal real Fourier basis Q (d×d, QᵀQ = I) in which the Fourier-ℓ1 norm is a
+    group norm: columns 1/√d; √(2/d)·cos(2πkj/d) and √(2/d)·sin(2πkj/d) for 0 < k < d/2; and
+    (−1)^j/√d for even d. For real w = Qc, (Fw)_0 = c_0, (Fw)_{d/2} = c_{d/2} and, for 0 < k < d/2,
+    |(Fw)_k| = |(Fw)_{d−k}| = ‖(c_cos,k, c_sin,k)‖₂/√2, so
+
+        Σ_k |(Fw)_k| = Σ_{singles} |c_s| + √2 Σ_{pairs} ‖(c_cos,k, c_sin,k)‖₂.
+
+    Returns (Q, the single columns, the (cos, sin) column pairs)."""
+    j = np.arange(d)
+    columns, singles, pairs = [np.full(d, 1 / np.sqrt(d))], [0], []
+    for k in range(1, (d + 1) // 2):
+        columns += [np.sqrt(2 / d) * np.cos(2 * np.pi * k * j / d), np.sqrt(2 / d) * np.sin(2 * np.pi * k * j / d)]
+        pairs.append((len(columns) - 2, len(columns) - 1))
+    if d % 2 == 0 and d > 1:
+        singles.append(len(columns))
+        columns.append((-1.0) ** j / np.sqrt(d))
+    return np.stack(columns, axis=1), singles, pairs
+
+
 def max_margin_fourier_l1(X, y) -> MaxMarginSolution:
-    """argmin Σ_k |(Fw)_k| s.t. y_i⟨x_i, w⟩ ≥ 1, the SOCP min Σ_k ‖(Re(Fw)_k, Im(Fw)_k)‖₂ (cvxpy +
-    Clarabel). Dual: max 1ᵀλ s.t. max_k |(F Zᵀλ)_k| ≤ 1, λ ≥ 0 (for real v the dual norm of
-    ‖F·‖₁ is ‖Fv‖_∞, the coefficients of a real vector being conjugate-symmetric)."""
+    """argmin Σ_k |(Fw)_k| s.t. y_i⟨x_i, w⟩ ≥ 1 (F the unitary DFT, complex coefficients): an SOCP,
+    solved by cvxpy + Clarabel in the real orthonormal Fourier basis w = Qc of
+    :func:`real_fourier_basis` (d variables, the conjugate pair ±k of the DFT as one 2-norm; forming
+    the d×d complex DFT in cvxpy is ~100× slower at d = 1000). Dual: max 1ᵀλ s.t.
+    max_k |(F Zᵀλ)_k| ≤ 1, λ ≥ 0 (for real v the dual norm of ‖F·‖₁ is ‖Fv‖_∞, the coefficients of
+    a real vector being conjugate-symmetric)."""
     import cvxpy as cp
 
     require_separable(X, y)
     Z = _signed_rows(X, y)
-    F = dft_matrix(Z.shape[1])
-    w = cp.Variable(Z.shape[1])
-    constraint = Z @ w >= 1
-    moduli = cp.norm(cp.vstack([F.real @ w, F.imag @ w]), 2, axis=0)
-    status = _cvxpy_solve(cp.Problem(cp.Minimize(cp.sum(moduli)), [constraint]))
-    return _finish("fourier_l1", X, y, w.value, constraint.dual_value, status, "clarabel")
+    Q, singles, pairs = real_fourier_basis(Z.shape[1])
+    c = cp.Variable(Z.shape[1])
+    constraint = (Z @ Q) @ c >= 1
+    objective = cp.sum(cp.abs(c[singles]))
+    if pairs:
+        cos, sin = (list(idx) for idx in zip(*pairs))
+        objective = objective + np.sqrt(2) * cp.sum(cp.norm(cp.vstack([c[cos], c[sin]]), 2, axis=0))
+    status = _cvxpy_solve(cp.Problem(cp.Minimize(objective), [constraint]))
+    return _finish("fourier_l1", X, y, Q @ c.value, constraint.dual_value, status, "clarabel")
 
 
 ORACLES = {"l2": max_margin_l2, "l1": max_margin_l1, "linf": max_margin_linf, "fourier_l1": max_margin_fourier_l1}
