@@ -257,6 +257,17 @@ def test_max_margin_on_a_regression_problem_is_refused_by_name():
     assert info.value.key == "baseline.norm"
 
 
+def test_cli_refuses_max_margin_on_regression_in_one_line(tmp_path, capsys):
+    from implicit_bias.cli import main
+
+    (tmp_path / "r.toml").write_text('[problem]\nkind = "least_squares"\n[baseline]\nkind = "max_margin"\n',
+                                     encoding="utf-8")
+    assert main(["run", str(tmp_path / "r.toml"), "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "baseline.kind" in err and "classification" in err and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir()) or [p.name for p in tmp_path.iterdir()] == ["r.toml"]
+
+
 @pytest.mark.skipif("separable_classification" not in __import__("implicit_bias.settings.schema",
                                                                   fromlist=["PROBLEMS"]).PROBLEMS,
                     reason="needs the separable_classification problem (issue 16 §1); the lead removes this skip")
@@ -287,6 +298,11 @@ def test_cli_max_margin_baseline_and_explain_end_to_end(tmp_path, capsys):
                      out=tmp_path)
     report = explain(trained.path)
     assert report["ranking"][0]["baseline"] == "max_margin_l2"
+    # n ≤ d points in general position are separable with any labels: non-separable needs n > d
+    code = main(["run", str(tmp_path / "b.toml"), "--set", "problem.flip=0.3", "--set", "problem.n_samples=60",
+                 "--set", "problem.n_features=3", "--out", str(tmp_path / "nonsep"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "baseline.kind" in err and "not linearly separable" in err and "soft-margin" in err
 
 
 # --------------------------------------------------------------------------- explain
