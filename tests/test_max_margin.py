@@ -444,3 +444,21 @@ def test_fourier_direction_is_ranked_for_linear_conv_models_only(tmp_path):
     assert report["ranking"][0]["baseline"] == "max_margin_fourier_l1"
     assert report["ranking"][0]["angle"] < 1e-6
     assert len(report["ranking"]) == 4
+
+
+@pytest.mark.skipif("linear_conv" not in __import__("implicit_bias.settings.schema", fromlist=["MODELS"]).MODELS,
+                    reason="needs the linear_conv model (issue 16 §2; merged on main after this branch started)")
+def test_explain_of_a_linear_conv_run_adds_the_fourier_direction(tmp_path, toy_classification):
+    """Plumbing only: a linear_conv run gets four rows, Fourier-ℓ1 among them, and the normalized
+    margins never exceed their oracles'. Which direction ranks first after a short run is not asserted:
+    the directions converge at a logarithmic rate (that is the linear-conv-fourier reproduction)."""
+    import implicit_bias as ib
+    from implicit_bias.analysis.explain import explain
+
+    run = ib.run({"problem": {"kind": toy_classification, "n_samples": 6, "n_features": 8},
+                  "model": {"kind": "linear_conv", "depth": 2, "init_scale": 0.1},
+                  "trainer": {"kind": "gd", "lr": 0.5, "steps": 400, "log_every": 200}}, out=tmp_path)
+    rows = explain(run.path)["ranking"]
+    assert sorted(r["norm"] for r in rows) == sorted(mm.NORMS)
+    assert all(r["ratio"] <= 1 + 1e-9 for r in rows)
+    assert [r["angle"] for r in rows] == sorted(r["angle"] for r in rows)
