@@ -12,7 +12,8 @@ Candidates: regression problems get ``min_norm`` (from the run's own x0, i.e. GD
 x_LN + V₂V₂ᵀx0), ``basis_pursuit`` and ``q_alpha`` (at the run's α and power, for diagonal
 models: the exact limit of Woodworth et al. 2020); matrix problems get ``min_norm`` (minimum
 Frobenius norm from x0) and ``min_nuclear_norm`` (the minimum-trace PSD solution for a
-``symmetric`` model, Gunasekar et al. 2017).
+``symmetric`` model, Gunasekar et al. 2017). Classification runs get the max-margin directions
+instead, ranked by angle (:mod:`~implicit_bias.analysis.explain_margin`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from implicit_bias.baselines import estimators as baselines
+from implicit_bias.analysis import explain_margin
 from implicit_bias import settings as config_mod
 from implicit_bias.rundir import files as store
 from implicit_bias.baselines.runs import min_norm_solution
@@ -102,6 +104,10 @@ def explain(run_dir: str | Path) -> dict[str, Any]:
     settings = RunSettings.from_resolved(config_mod.resolve(result.config))
     if settings.is_baseline:
         raise ConfigError("RUN_DIR", "explain compares a *trained* run with the baselines; this is a baseline run")
+    if explain_margin.is_classification(config_mod.resolve(result.config)):  # max-margin directions
+        report = explain_margin.margin_report(run_dir, result.end_to_end, settings.model.kind)
+        store.write_json(run_dir / EXPLAIN, report)
+        return report
     if settings.model.kind == "mlp":
         report = explain_network(run_dir, result, settings)
         store.write_json(run_dir / EXPLAIN, report)
@@ -195,6 +201,8 @@ def explain_network(run_dir: Path, result, settings: RunSettings) -> dict[str, A
 
 def format_table(report: dict[str, Any]) -> str:
     """The ranked table that ``implicit-bias explain`` prints."""
+    if report.get("task") == "classification":
+        return explain_margin.format_margin_table(report)
     names = sorted({k for r in report["ranking"] for k in r["criteria"]} | set(report["trained"]["criteria"]))
     header = ["rank", "baseline", "distance", "test_error", *names]
     lines = [header]

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from implicit_bias.baselines import estimators as baselines
+from implicit_bias.baselines import max_margin
+from implicit_bias.errors import ConfigError
 from implicit_bias.keys import named_key
 from implicit_bias.metrics import compute_metrics
 from implicit_bias.core.models import Linear, MLP, make_model
@@ -49,6 +51,19 @@ def min_norm_solution(problem: Problem, x0: np.ndarray | None) -> np.ndarray:
         x0_flat = None if x0 is None else np.asarray(x0).ravel()
         return baselines.min_norm(A, np.asarray(problem.targets), x0=x0_flat).reshape(problem.shape)
     raise TypeError(type(problem).__name__)
+
+
+def max_margin_baseline(problem: Problem, norm: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """``[baseline] kind = "max_margin"``: the unit-margin solution argmin ‖w‖_norm s.t.
+    y_i⟨x_i, w⟩ ≥ 1 on the problem's inputs X and labels (``targets`` ∈ {±1}), and its diagnostics
+    for summary.json (:meth:`~implicit_bias.baselines.max_margin.MaxMarginSolution.summary`).
+    Non-separable data raise a ConfigError naming ``baseline.kind``."""
+    X, y = _regression_data(problem)
+    try:
+        solution = max_margin.max_margin(X, y, norm)
+    except max_margin.NotSeparableError as exc:
+        raise ConfigError("baseline.kind", f"'max_margin': {exc}") from None
+    return solution.w, solution.summary(y[:, None] * X)
 
 
 def _ntk_predictions(settings: RunSettings, problem: LeastSquares) -> tuple[np.ndarray, np.ndarray | None]:
@@ -110,6 +125,8 @@ def solve(settings: RunSettings, problem: Problem) -> tuple[np.ndarray, np.ndarr
                                                     tol=baseline.tol, return_info=True)
         info = {"solver": solver_info.solver, "iterations": solver_info.iterations,
                 "feasibility": solver_info.feasibility, "converged": bool(solver_info.converged)}
+    elif kind == "max_margin":
+        W, info = max_margin_baseline(problem, baseline.norm)
     elif kind == "ntk_regression":
         train, test = _ntk_predictions(settings, problem)
         info = {"test_predictions": test}

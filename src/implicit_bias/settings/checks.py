@@ -78,6 +78,9 @@ MATRIX_PROBLEMS = ("matrix_completion", "matrix_sensing", "razin_2x2", "ratings"
 def _check_baseline(resolved: Mapping[str, Any]) -> None:
     baseline, problem, model = resolved["baseline"], resolved["problem"], resolved.get("model")
     kind = baseline["kind"]
+    if kind == "max_margin":
+        _check_max_margin(resolved)
+        return
     needs = {"ridge": VECTOR_PROBLEMS, "basis_pursuit": VECTOR_PROBLEMS, "q_alpha": VECTOR_PROBLEMS,
              "ntk_regression": VECTOR_PROBLEMS, "min_nuclear_norm": MATRIX_PROBLEMS,
              "min_norm": VECTOR_PROBLEMS + MATRIX_PROBLEMS}[kind]
@@ -93,6 +96,17 @@ def _check_baseline(resolved: Mapping[str, Any]) -> None:
     if model is not None and kind not in ("min_norm", "ntk_regression"):
         raise ConfigError("model", f"baseline {kind!r} takes no [model] (only min_norm, for its x0, and "
                           "ntk_regression)")
+
+
+def _check_max_margin(resolved: Mapping[str, Any]) -> None:
+    """``max_margin`` needs ±1 labels under a classification loss and takes no [model]."""
+    problem = resolved["problem"]
+    record = problem_record(problem["kind"])
+    if record is None or not record.is_classification(problem):
+        raise ConfigError("baseline.kind", f"'max_margin' applies to classification problems (labels ±1 under "
+                          f"a logistic or exponential loss), not {problem['kind']!r}")
+    if resolved.get("model") is not None:
+        raise ConfigError("model", "baseline 'max_margin' takes no [model]")
 
 
 def _check_model_fits(resolved: Mapping[str, Any], shape: tuple[int, ...] | None) -> None:

@@ -357,6 +357,11 @@ BASELINES: dict[str, dict[str, Key]] = {
         "time": _float(0.0, "Flow time t = lr × steps of the linearized dynamics f(t) = f0 e^{−Kt/n} + "
                        "(I − e^{−Kt/n})Y; 0 means t = ∞ (kernel regression).", minimum=0.0),
     },
+    "max_margin": {
+        "norm": _choice("l2", "The geometry of argmin ‖w‖ s.t. y_i⟨x_i, w⟩ ≥ 1: l2 (the hard-margin SVM, a QP), "
+                        "l1 or linf (LPs), fourier_l1 (Σ_k |(Fw)_k| with the unitary DFT, an SOCP).",
+                        "l2", "l1", "linf", "fourier_l1"),
+    },
 }
 
 METRICS: dict[str, Key] = {
