@@ -157,7 +157,7 @@ PROBLEMS: dict[str, dict[str, Key]] = {
     },
     "dataset": {
         "name": Key("str", "diabetes", "A data set scikit-learn ships offline.",
-                    choices=("diabetes", "digits", "california")),
+                    choices=("diabetes", "digits", "california", "breast_cancer")),
         "path": Key("str", None, "A CSV (with a header) or NPZ (arrays X, y) file; overrides `name`.",
                     nullable=True),
         "target": Key("str", "y", "CSV column holding the target."),
@@ -165,6 +165,26 @@ PROBLEMS: dict[str, dict[str, Key]] = {
                         nullable=True),
         "test_fraction": _float(0.2, "Fraction of rows held out for `test_loss`.", minimum=0.0, maximum=0.9),
         "standardize": Key("bool", True, "Standardize features and target with training-split statistics."),
+        "task": _later_choice("regression", "regression, or classification: y must hold exactly two values, "
+                              "mapped to −1 (the smaller) and +1; `standardize` then applies to the features only.",
+                              "regression", "classification"),
+        "classes": Key("int_list", None, "task = classification: the two target values kept (other rows dropped); "
+                       "required for digits.", nullable=True, hash_neutral_default=True),
+        "loss": Key("str", None, "Training loss; default half_mse for regression, logistic for classification "
+                    "(logistic and exponential need task = classification).", nullable=True,
+                    choices=("half_mse", "logistic", "exponential"), hash_neutral_default=True),
+    },
+    "separable_classification": {
+        "n_samples": _int(100, "Training samples x ~ N(0, I_d).", minimum=1),
+        "n_features": _int(10, "Input dimension d.", minimum=1),
+        "n_test": _int(1000, "Held-out samples (clean labels) for `test_loss`, `test_error`, `test_accuracy`.",
+                       minimum=0),
+        "margin": _float(0.1, "Samples with |⟨x, w*⟩| < margin are redrawn (w* the unit teacher).",
+                         minimum=0.0, maximum=10.0),
+        "flip": _float(0.0, "Fraction of training labels flipped (exactly round(flip·n_samples)).",
+                       minimum=0.0, maximum=1.0),
+        "loss": _choice("logistic", "Mean over samples of log(1 + e^{−y f(x)}), e^{−y f(x)}, or ½(f(x) − y)².",
+                        "logistic", "exponential", "half_mse"),
     },
 }
 
