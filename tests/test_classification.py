@@ -330,7 +330,8 @@ def test_gd_on_separable_data_reaches_accuracy_one_with_a_growing_margin(tmp_pat
 
 
 @pytest.mark.parametrize("setting, key", [("problem.flip=1.5", "problem.flip"), ("problem.loss=hinge", "problem.loss"),
-                                          ("problem.margin=-1", "problem.margin")])
+                                          ("problem.margin=-1", "problem.margin"),
+                                          ("trainer.label_noise=0.1", "trainer.label_noise")])
 def test_bad_values_exit_2_naming_the_key(tmp_path, setting, key):
     code, err = _cli("run", EXAMPLES / "separable_classification.toml", "--out", tmp_path, "--quiet",
                      "--set", setting)

@@ -42,7 +42,7 @@ class BinaryClassification(LeastSquares):
 
     teacher: jax.Array | None = None
     loss_kind: str = eqx.field(static=True, default="logistic")
-    separable: bool | None = eqx.field(static=True, default=None)
+    separable: jax.Array | None = None  # a 0-d bool array (a leaf, so that batched seeds may differ)
 
     def residual_loss(self, predictions):
         """L = (1/n) Σ_i ℓ(y_i f_i): the mean logistic or exponential loss of the margins (half_mse: ½(f − y)²)."""
@@ -134,7 +134,7 @@ def classification_split(X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None
     """A real-data classification problem from a train/test split with labels ±1 (``dataset``)."""
     held_out = {} if X_test is None else dict(X_test=jnp.asarray(X_test), y_test=jnp.asarray(y_test))
     return BinaryClassification(targets=jnp.asarray(y), ground_truth=None, X=jnp.asarray(X), loss_kind=loss,
-                                separable=is_linearly_separable(X, y), **held_out)
+                                separable=jnp.asarray(is_linearly_separable(X, y)), **held_out)
 
 
 register_problem("separable_classification", separable_classification_problem)

@@ -52,10 +52,19 @@ def _ratings_check(resolved: Table) -> None:
         raise ConfigError("problem.path", "a ratings problem needs the path of its ratings file")
 
 
+def _labels_stay_pm1(resolved: Table) -> None:
+    """Labels ±1 admit no Gaussian label noise (a classification loss reads their sign)."""
+    if resolved.get("trainer", {}).get("label_noise", 0.0) > 0:
+        raise ConfigError("trainer.label_noise", "a classification problem has labels ±1: Gaussian label noise "
+                          "does not apply (use problem.flip for label noise)")
+
+
 def _dataset_check(resolved: Table) -> None:
     """``task``, ``classes`` and ``loss`` of a ``dataset`` (classification: docs/config.md)."""
     problem = resolved["problem"]
     classification = problem.get("task", "regression") == "classification"
+    if classification:
+        _labels_stay_pm1(resolved)
     classes = problem.get("classes")
     if problem.get("loss") in ("logistic", "exponential") and not classification:
         raise ConfigError("problem.loss", f"{problem['loss']!r} is a classification loss: it needs "
@@ -98,6 +107,6 @@ for _record in (
 
 describe_problem(ProblemRecord(
     "separable_classification", shape=lambda p: (p["n_features"],), n_observations=lambda p: p["n_samples"],
-    has_inputs=True, held_out=lambda p: p["n_test"] > 0, classification=True,
+    has_inputs=True, held_out=lambda p: p["n_test"] > 0, classification=True, check=_labels_stay_pm1,
     data_size=lambda p: ("n_test" if p["n_test"] > p["n_samples"] else "n_samples",
                          (p["n_samples"] + p["n_test"]) * p["n_features"])))
