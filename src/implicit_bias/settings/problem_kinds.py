@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from implicit_bias.errors import ConfigError
-from implicit_bias.settings.registry import ProblemRecord, describe_problem
+from implicit_bias.settings.registry import PROBLEM_RECORDS, ProblemRecord, describe_problem
 
 Table = Mapping[str, Any]
 
@@ -23,33 +23,6 @@ def _least_squares_check(resolved: Table) -> None:
     if problem["target"] == "sparse" and problem["sparsity"] > problem["n_features"]:
         raise ConfigError("problem.sparsity", f"must be <= n_features={problem['n_features']}, "
                           f"got {problem['sparsity']}")
-
-
-def _rank_check(problem: Table) -> None:
-    n, m = problem["n_rows"], problem["n_cols"]
-    if problem["rank"] > min(n, m):
-        raise ConfigError("problem.rank", f"must be <= min(n_rows, n_cols) = {min(n, m)}, got {problem['rank']}")
-
-
-def _matrix_completion_check(resolved: Table) -> None:
-    problem = resolved["problem"]
-    _rank_check(problem)
-    if problem["n_obs"] > problem["n_rows"] * problem["n_cols"]:
-        raise ConfigError("problem.n_obs", f"must be <= n_rows*n_cols = {problem['n_rows'] * problem['n_cols']}, "
-                          f"got {problem['n_obs']}")
-
-
-def _matrix_sensing_check(resolved: Table) -> None:
-    problem = resolved["problem"]
-    _rank_check(problem)
-    if problem["measurements"] != "gaussian" and problem["n_rows"] != problem["n_cols"]:
-        raise ConfigError("problem.measurements", f"{problem['measurements']!r} needs a square matrix, got "
-                          f"{problem['n_rows']}x{problem['n_cols']}")
-
-
-def _ratings_check(resolved: Table) -> None:
-    if resolved["problem"]["path"] is None:
-        raise ConfigError("problem.path", "a ratings problem needs the path of its ratings file")
 
 
 def _labels_stay_pm1(resolved: Table) -> None:
@@ -81,6 +54,33 @@ def _dataset_check(resolved: Table) -> None:
         raise ConfigError("problem.classes", f"the digits classes are 0 … 9, got {classes}")
 
 
+def _rank_check(problem: Table) -> None:
+    n, m = problem["n_rows"], problem["n_cols"]
+    if problem["rank"] > min(n, m):
+        raise ConfigError("problem.rank", f"must be <= min(n_rows, n_cols) = {min(n, m)}, got {problem['rank']}")
+
+
+def _matrix_completion_check(resolved: Table) -> None:
+    problem = resolved["problem"]
+    _rank_check(problem)
+    if problem["n_obs"] > problem["n_rows"] * problem["n_cols"]:
+        raise ConfigError("problem.n_obs", f"must be <= n_rows*n_cols = {problem['n_rows'] * problem['n_cols']}, "
+                          f"got {problem['n_obs']}")
+
+
+def _matrix_sensing_check(resolved: Table) -> None:
+    problem = resolved["problem"]
+    _rank_check(problem)
+    if problem["measurements"] != "gaussian" and problem["n_rows"] != problem["n_cols"]:
+        raise ConfigError("problem.measurements", f"{problem['measurements']!r} needs a square matrix, got "
+                          f"{problem['n_rows']}x{problem['n_cols']}")
+
+
+def _ratings_check(resolved: Table) -> None:
+    if resolved["problem"]["path"] is None:
+        raise ConfigError("problem.path", "a ratings problem needs the path of its ratings file")
+
+
 def _matrix_shape(problem: Table) -> tuple[int, int]:
     return (problem["n_rows"], problem["n_cols"])
 
@@ -100,10 +100,13 @@ for _record in (
                   data_size=lambda p: ("n_test" if p["n_test"] > p["n_samples"] else "n_samples",
                                        (p["n_samples"] + p["n_test"]) * p["n_features"])),
     ProblemRecord("ratings", held_out=lambda p: p["test_fraction"] > 0, check=_ratings_check),
-    ProblemRecord("dataset", has_inputs=True, held_out=lambda p: p["test_fraction"] > 0, check=_dataset_check,
-                  classification=lambda p: p.get("task", "regression") == "classification"),
+    ProblemRecord("dataset", has_inputs=True, held_out=lambda p: p["test_fraction"] > 0),
 ):
     describe_problem(replace(_record, squared_loss=True))
+
+# dataset: its task = "classification" (labels ±1 under a classification loss), classes and loss keys
+PROBLEM_RECORDS["dataset"] = replace(PROBLEM_RECORDS["dataset"], check=_dataset_check,
+                                     classification=lambda p: p.get("task", "regression") == "classification")
 
 describe_problem(ProblemRecord(
     "separable_classification", shape=lambda p: (p["n_features"],), n_observations=lambda p: p["n_samples"],
