@@ -173,7 +173,8 @@ def _cmd_run(args) -> int:
 
         final = summary["final"]
         # a plug-in problem defines its own loss (docs/extending.md): the formula is named only for squared losses
-        note = "" if not problem_record(cfg["problem"]["kind"]).squared_loss else (
+        record = problem_record(cfg["problem"]["kind"])
+        note = "" if not record.squared_loss or record.is_classification(cfg["problem"]) else (
             f" (loss = mean of {'' if cfg['problem'].get('loss') == 'mse' else '½'}(prediction − target)²)")
         print(f"{summary['status']} after {summary['steps']} steps in {summary['wall_seconds']:.1f}s: "
               f"loss {final.get('loss', float('nan')):.3e}, test_error {final.get('test_error', float('nan')):.3e}"

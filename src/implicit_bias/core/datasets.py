@@ -1,7 +1,8 @@
-"""Regression data that is not a synthetic linear model: a teacher network, or a real data set.
+"""Data that is not a synthetic linear model: a teacher network, or a real data set.
 
-Nothing is downloaded: ``dataset`` reads scikit-learn's bundled sets (diabetes, digits) or a
-user-given CSV/NPZ file. Each problem gets a held-out split (``X_test``, ``y_test``) for the
+Nothing is downloaded: ``dataset`` reads scikit-learn's bundled sets (diabetes, digits,
+breast_cancer) or a user-given CSV/NPZ file, for regression or (``task = "classification"``, labels
+±1) binary classification. Each problem gets a held-out split (``X_test``, ``y_test``) for the
 ``test_loss`` metric; the split is drawn from the problem key, so it depends only on the seed.
 """
 
@@ -46,6 +47,8 @@ def _load_bundled(name: str) -> tuple[np.ndarray, np.ndarray]:
         data = skd.load_diabetes()
     elif name == "digits":
         data = skd.load_digits()
+    elif name == "breast_cancer":
+        data = skd.load_breast_cancer()
     else:  # california: scikit-learn fetches it on first use; only a local cache is allowed here
         try:
             data = skd.fetch_california_housing(download_if_missing=False)
@@ -85,9 +88,36 @@ def _load_file(problem: SectionSettings) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError("problem.features", f"non-numeric data in {path}: {exc}") from None
 
 
-def dataset_problem(problem: SectionSettings, key: jax.Array, problem_cls):
-    """A bundled scikit-learn set or a CSV/NPZ file, split into train/test, optionally standardized."""
+def labels_to_pm1(y: np.ndarray, key: str = "problem.task") -> np.ndarray:
+    """Map a target with exactly two values to −1 (the smaller) and +1 (the larger)."""
+    values = np.unique(y)
+    if values.size != 2:
+        shown = ", ".join(f"{v:g}" for v in values[:5]) + (", …" if values.size > 5 else "")
+        raise ConfigError(key, f"'classification' needs a target with exactly two values, got {values.size} "
+                          f"({shown})")
+    return np.where(y == values[1], 1.0, -1.0)
+
+
+def _classification_rows(problem: SectionSettings, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``task = "classification"``: keep the rows of the two ``classes`` (if given), labels → ±1."""
+    if problem.classes is not None:
+        missing = [c for c in problem.classes if not np.any(y == c)]
+        if missing:
+            raise ConfigError("problem.classes", f"no rows of class {missing[0]} in the data")
+        keep = np.isin(y, problem.classes)
+        X, y = X[keep], y[keep]
+    return X, labels_to_pm1(y)
+
+
+def dataset_problem(problem: SectionSettings, key: jax.Array, problem_cls, tasks=None):
+    """A bundled scikit-learn set or a CSV/NPZ file, split into train/test, optionally standardized.
+
+    With ``task = "classification"`` the target is mapped to labels ±1 (the smaller of its two values
+    to −1), only the features are standardized, and ``tasks["classification"]`` builds the problem."""
     X, y = _load_file(problem) if problem.path else _load_bundled(problem.name)
+    classification = getattr(problem, "task", "regression") == "classification"
+    if classification:
+        X, y = _classification_rows(problem, X, y)
     if X.ndim != 2 or y.shape != (X.shape[0],) or not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
         raise ConfigError("problem", f"the data must be finite, X of shape (n, d) and y of shape (n,); got "
                           f"{X.shape} and {y.shape}")
@@ -101,7 +131,11 @@ def dataset_problem(problem: SectionSettings, key: jax.Array, problem_cls):
         mean, std = X[train].mean(0), X[train].std(0)
         std[std == 0] = 1.0
         X = (X - mean) / std
-        y = (y - y[train].mean()) / (y[train].std() or 1.0)
+        if not classification:
+            y = (y - y[train].mean()) / (y[train].std() or 1.0)
+    if classification:
+        return tasks["classification"](X[train], y[train], X[test] if n_test else None,
+                                       y[test] if n_test else None, problem.loss or "logistic")
     as_jnp = jnp.asarray
     return problem_cls(targets=as_jnp(y[train]), ground_truth=None, X=as_jnp(X[train]),
                        X_test=as_jnp(X[test]) if n_test else None, y_test=as_jnp(y[test]) if n_test else None)

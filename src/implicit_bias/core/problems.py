@@ -272,9 +272,14 @@ def _razin_2x2(problem: SectionSettings, key) -> MatrixCompletion:
 from implicit_bias.core.datasets import dataset_problem, ratings_problem, teacher_student_problem  # noqa: E402
 from implicit_bias.core.functions import function_regression_problem  # noqa: E402
 
+#: How ``dataset`` builds a problem of each ``task`` other than regression: ``classification``,
+#: ``(X, y, X_test, y_test, loss) -> Problem``, added by :mod:`implicit_bias.core.classification`
+#: (imported with the package, core/__init__.py), which subclasses LeastSquares and so cannot be imported here.
+DATASET_TASKS: dict = {}
+
 _GENERATORS = {
     "teacher_student": lambda problem, key: teacher_student_problem(problem, key, LeastSquares),
-    "dataset": lambda problem, key: dataset_problem(problem, key, LeastSquares),
+    "dataset": lambda problem, key: dataset_problem(problem, key, LeastSquares, DATASET_TASKS),
     "ratings": lambda problem, key: ratings_problem(problem, key, MatrixCompletion),
     "least_squares": _least_squares,
     "matrix_completion": _matrix_completion,

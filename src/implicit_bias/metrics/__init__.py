@@ -23,7 +23,10 @@ Columns (documented in docs/run-directory.md):
   over the training inputs, :func:`implicit_bias.core.spectral.function_spectrum`), its
   ``function_effective_rank`` and ``function_nuclear_fro_ratio``,
 - deep_matrix models: ``balancedness`` = max_j ‖W_{j+1}ᵀ W_{j+1} − W_j W_jᵀ‖_F (Arora et al.
-  2018: zero at a balanced init and conserved by gradient flow).
+  2018: zero at a balanced init and conserved by gradient flow),
+- classification problems (:mod:`~implicit_bias.metrics.classification`): ``accuracy``,
+  ``test_accuracy``, ``margin_l1``, ``margin_l2``, ``margin_linf`` = min_i y_i⟨x_i, β⟩/‖β‖_p,
+  ``margin_fourier`` (circular convolutional models) and ``norm_l2`` = ‖β‖₂.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ from __future__ import annotations
 COLUMN_ORDER = ("loss", "test_error", "test_mse_all_entries", "test_loss", "param_norm", "singular_values",
                 "effective_rank",
                 "balancedness", "nuclear_norm", "nuclear_fro_ratio", "stable_rank", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
-                "modified_loss")
+                "modified_loss",
+                "accuracy", "test_accuracy", "margin_l1", "margin_l2", "margin_linf", "margin_fourier", "norm_l2")
 
 
 def column_rank(name: str) -> tuple[int, str]:

@@ -15,6 +15,7 @@ from implicit_bias.core import theory
 from implicit_bias.core.models import Model, Params
 from implicit_bias.core.objective import Objective
 from implicit_bias.metrics.base import At, Metric
+from implicit_bias.metrics.classification import ClassificationMetrics, FourierMargin
 
 
 def balancedness(factors: list[jax.Array]) -> jax.Array:
@@ -193,7 +194,8 @@ class Balancedness(Metric):
 #: Metric families added by extensions (:func:`register_metric`), computed after the built-in ones.
 REGISTERED: list[Metric] = []
 _BUILT_IN = ("Loss", "ParamNorm", "ModifiedLoss", "GroundTruthError", "HeldOutLoss", "FunctionSpectrum",
-             "EndToEndNorms", "MSEAllEntries", "Spectrum", "Balancedness")
+             "EndToEndNorms", "MSEAllEntries", "Spectrum", "Balancedness",
+             "ClassificationMetrics", "FourierMargin")
 
 
 def register_metric(metric: Metric) -> None:
@@ -213,4 +215,6 @@ def default_metrics(top_k: int, lr: jax.Array | None = None, batch_size: int = 0
     MetricSet keeps those that apply."""
     return (Loss(), ParamNorm(), ModifiedLoss(lr=lr, batch_size=batch_size), GroundTruthError(), HeldOutLoss(),
             FunctionSpectrum(top_k=top_k), EndToEndNorms(), MSEAllEntries(), Spectrum(top_k=top_k),
-            Balancedness(), *REGISTERED)
+            Balancedness(),
+            ClassificationMetrics(), FourierMargin(),
+            *REGISTERED)

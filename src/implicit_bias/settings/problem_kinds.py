@@ -1,7 +1,7 @@
 """What the cross-field checks know of each built-in problem kind, declared the way an extension
 declares its own (:class:`~implicit_bias.settings.registry.ProblemRecord`): the end-to-end shape,
 the number of observations, inputs X, a held-out split, the size of the data, the problem's own
-cross-field check, and that its loss is the squared error. :mod:`~implicit_bias.settings.checks` asks these records, never kind names.
+cross-field check, that its loss is the squared error, and whether it is a classification problem. :mod:`~implicit_bias.settings.checks` asks these records, never kind names.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from implicit_bias.errors import ConfigError
-from implicit_bias.settings.registry import ProblemRecord, describe_problem
+from implicit_bias.settings.registry import PROBLEM_RECORDS, ProblemRecord, describe_problem
 
 Table = Mapping[str, Any]
 
@@ -23,6 +23,35 @@ def _least_squares_check(resolved: Table) -> None:
     if problem["target"] == "sparse" and problem["sparsity"] > problem["n_features"]:
         raise ConfigError("problem.sparsity", f"must be <= n_features={problem['n_features']}, "
                           f"got {problem['sparsity']}")
+
+
+def _labels_stay_pm1(resolved: Table) -> None:
+    """Labels ±1 admit no Gaussian label noise (a classification loss reads their sign)."""
+    if resolved.get("trainer", {}).get("label_noise", 0.0) > 0:
+        raise ConfigError("trainer.label_noise", "a classification problem has labels ±1: Gaussian label noise "
+                          "does not apply (use problem.flip for label noise)")
+
+
+def _dataset_check(resolved: Table) -> None:
+    """``task``, ``classes`` and ``loss`` of a ``dataset`` (classification: docs/config.md)."""
+    problem = resolved["problem"]
+    classification = problem.get("task", "regression") == "classification"
+    if classification:
+        _labels_stay_pm1(resolved)
+    classes = problem.get("classes")
+    if problem.get("loss") in ("logistic", "exponential") and not classification:
+        raise ConfigError("problem.loss", f"{problem['loss']!r} is a classification loss: it needs "
+                          "task = \"classification\" (regression uses half_mse)")
+    if classes is not None:
+        if not classification:
+            raise ConfigError("problem.classes", "applies only with task = \"classification\"")
+        if not isinstance(classes, list) or len(classes) != 2 or classes[0] == classes[1]:
+            raise ConfigError("problem.classes", f"must be a list of two different target values, got {classes}")
+    bundled_digits = problem.get("path") is None and problem.get("name") == "digits"
+    if classification and bundled_digits and classes is None:
+        raise ConfigError("problem.classes", "digits has 10 classes: give the two to keep, e.g. classes = [0, 1]")
+    if classes is not None and bundled_digits and not all(0 <= c <= 9 for c in classes):
+        raise ConfigError("problem.classes", f"the digits classes are 0 … 9, got {classes}")
 
 
 def _rank_check(problem: Table) -> None:
@@ -89,3 +118,13 @@ for _record in (
                   data_size=lambda p: ("n_samples", 2 * p["n_samples"])),
 ):
     describe_problem(replace(_record, squared_loss=True))
+
+# dataset: its task = "classification" (labels ±1 under a classification loss), classes and loss keys
+PROBLEM_RECORDS["dataset"] = replace(PROBLEM_RECORDS["dataset"], check=_dataset_check,
+                                     classification=lambda p: p.get("task", "regression") == "classification")
+
+describe_problem(ProblemRecord(
+    "separable_classification", shape=lambda p: (p["n_features"],), n_observations=lambda p: p["n_samples"],
+    has_inputs=True, held_out=lambda p: p["n_test"] > 0, classification=True, check=_labels_stay_pm1,
+    data_size=lambda p: ("n_test" if p["n_test"] > p["n_samples"] else "n_samples",
+                         (p["n_samples"] + p["n_test"]) * p["n_features"])))

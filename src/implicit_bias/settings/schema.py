@@ -159,7 +159,7 @@ PROBLEMS: dict[str, dict[str, Key]] = {
     },
     "dataset": {
         "name": Key("str", "diabetes", "A data set scikit-learn ships offline.",
-                    choices=("diabetes", "digits", "california")),
+                    choices=("diabetes", "digits", "california", "breast_cancer")),
         "path": Key("str", None, "A CSV (with a header) or NPZ (arrays X, y) file; overrides `name`.",
                     nullable=True),
         "target": Key("str", "y", "CSV column holding the target."),
@@ -167,6 +167,20 @@ PROBLEMS: dict[str, dict[str, Key]] = {
                         nullable=True),
         "test_fraction": _float(0.2, "Fraction of rows held out for `test_loss`.", minimum=0.0, maximum=0.9),
         "standardize": Key("bool", True, "Standardize features and target with training-split statistics."),
+        "task": _later_choice("regression", "classification: y must hold two values, mapped to −1 (the smaller) and "
+                              "+1; `standardize` then applies to the features only.", "regression", "classification"),
+        "classes": Key("int_list", None, "task = classification: the two target values kept (required for digits).",
+                       nullable=True, hash_neutral_default=True),
+        "loss": Key("str", None, "Default half_mse (regression), logistic (classification).", nullable=True,
+                    choices=("half_mse", "logistic", "exponential"), hash_neutral_default=True),
+    },
+    "separable_classification": {  # x ~ N(0, I_d), y = sign⟨x, w*⟩ (docs/config.md)
+        "n_samples": _int(100, "Training samples.", minimum=1), "n_features": _int(10, "Dimension d.", minimum=1),
+        "n_test": _int(1000, "Held-out samples (clean labels).", minimum=0),
+        "margin": _float(0.1, "Samples with |⟨x, w*⟩| < margin are redrawn.", minimum=0.0, maximum=10.0),
+        "flip": _float(0.0, "Fraction of training labels flipped.", minimum=0.0, maximum=1.0),
+        "loss": _choice("logistic", "Mean of log(1 + e^{−yf}), e^{−yf} or ½(f − y)².", "logistic", "exponential",
+                        "half_mse"),
     },
     "function_regression": {
         "domain": _choice("interval", "interval: x_i = −1 + 2i/(n−1), X ∈ ℝ^{n×1}; circle: θ_i = 2πi/n, "

@@ -1,0 +1,141 @@
+"""Binary classification problems: labels y ∈ {−1, +1} scored by a classification loss of the margins.
+
+:class:`BinaryClassification` is a :class:`~implicit_bias.core.problems.LeastSquares` (inputs X,
+𝒜(β) = Xβ, the same adjoint and minibatches) whose loss is ``loss_kind`` of
+:mod:`~implicit_bias.core.losses` — the mean over samples of log(1 + e^{−y f(x)}) (logistic),
+e^{−y f(x)} (exponential) or ½(f(x) − y)² (half_mse). Conventions of its held-out numbers:
+
+- ``test_loss`` = the same loss on the held-out split (X_test, y_test), NaN without one;
+- ``test_error`` = the held-out misclassification rate (1/n_test) Σ 1[sign⟨x, β⟩ ≠ y], a
+  prediction of exactly 0 counting as an error; NaN without a held-out split (there is no ground
+  truth β*: the teacher of ``separable_classification`` fixes only a direction).
+
+``separable_classification`` (:func:`separable_classification_problem`) draws x ~ N(0, I_d), a
+unit teacher w* uniform on the sphere, y = sign⟨x, w*⟩, every sample with |⟨x, w*⟩| < ``margin``
+redrawn (so the clean data is separable by w* with margin ``margin`` in ℓ2), then flips the labels
+of exactly round(``flip``·n_samples) training samples. Rejection touches only the coordinate
+along w*: x = z w* + (I − w* w*ᵀ) g with g ~ N(0, I_d) and z ~ N(0, 1) conditioned on |z| ≥ margin,
+which is exactly the law of x ~ N(0, I_d) conditioned on |⟨x, w*⟩| ≥ margin; |z| is drawn by
+inversion of the Gaussian tail, so any margin costs one draw per sample.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from implicit_bias.core import losses
+from implicit_bias.core.problems import DATASET_TASKS, LeastSquares, register_problem
+from implicit_bias.errors import ConfigError
+from implicit_bias.settings import problem_kinds  # noqa: F401 - the record of separable_classification
+from implicit_bias.settings.typed import SectionSettings
+
+
+class BinaryClassification(LeastSquares):
+    """Labels ±1 in ``targets`` (and ``y_test``), the loss ``loss_kind`` of the margins y·Xβ.
+
+    ``teacher`` is the teacher direction w* of generated data (None for real data); ``separable``
+    records whether the training split is linearly separable through the origin (an LP,
+    :func:`is_linearly_separable`; None when not computed)."""
+
+    teacher: jax.Array | None = None
+    loss_kind: str = eqx.field(static=True, default="logistic")
+    separable: jax.Array | None = None  # a 0-d bool array (a leaf, so that batched seeds may differ)
+
+    def residual_loss(self, predictions):
+        """L = (1/n) Σ_i ℓ(y_i f_i): the mean logistic or exponential loss of the margins (half_mse: ½(f − y)²)."""
+        return losses.classification_loss(self.loss_kind, predictions, self.targets)
+
+    def log_residual_loss(self, predictions):
+        """ln L through log-sum-exp (:func:`~implicit_bias.core.losses.log_classification_loss`):
+        finite where L underflows, and its gradient is ∇L/L."""
+        return losses.log_classification_loss(self.loss_kind, predictions, self.targets)
+
+    def test_loss(self, predict):
+        if self.X_test is None:
+            return jnp.asarray(jnp.nan, self.targets.dtype)
+        return losses.classification_loss(self.loss_kind, predict(self.X_test), self.y_test)
+
+    def test_error(self, W):
+        """The held-out misclassification rate of sign(X_test β) (0 counts as wrong); NaN without a test set."""
+        if self.X_test is None:
+            return jnp.asarray(jnp.nan, W.dtype)
+        return jnp.mean((self.y_test * (self.X_test @ W) <= 0).astype(W.dtype))
+
+    def take(self, idx):
+        return BinaryClassification(targets=self.targets[idx], ground_truth=None, X=self.X[idx],
+                                    X_test=self.X_test, y_test=self.y_test, teacher=self.teacher,
+                                    loss_kind=self.loss_kind, separable=self.separable)
+
+    def arrays(self):
+        out = {"X": np.asarray(self.X), "y": np.asarray(self.targets)}
+        if self.X_test is not None:
+            out.update(X_test=np.asarray(self.X_test), y_test=np.asarray(self.y_test))
+        if self.teacher is not None:
+            out["teacher"] = np.asarray(self.teacher)
+        if self.separable is not None and self.teacher is None:
+            out["separable"] = np.asarray(self.separable)
+        return out
+
+
+def is_linearly_separable(X: np.ndarray, y: np.ndarray) -> bool:
+    """True if some w has y_i⟨x_i, w⟩ > 0 for every i (homogeneous: no bias, like the models here).
+
+    By scaling, that is the feasibility of y_i⟨x_i, w⟩ ≥ 1, an LP solved with HiGHS (zero objective)."""
+    from scipy import optimize
+
+    X, y = np.asarray(X, float), np.asarray(y, float)
+    result = optimize.linprog(np.zeros(X.shape[1]), A_ub=-(y[:, None] * X), b_ub=-np.ones(X.shape[0]),
+                              bounds=(None, None), method="highs")
+    if result.status not in (0, 2):
+        raise RuntimeError(f"separability LP failed: {result.message}")
+    return result.status == 0
+
+
+def _numpy_rng(key: jax.Array) -> np.random.Generator:
+    """A NumPy generator seeded from the problem key (as for the real-data splits)."""
+    return np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+
+
+def _margin_samples(rng: np.random.Generator, n: int, teacher: np.ndarray, margin: float) -> np.ndarray:
+    """n samples of x ~ N(0, I_d) conditioned on |⟨x, w*⟩| ≥ margin (w* a unit vector)."""
+    from scipy import special
+
+    g = rng.standard_normal((n, teacher.size))
+    g -= np.outer(g @ teacher, teacher)
+    # |z| = Φ⁻¹ of a uniform point of the upper tail P(Z ≥ t) = Φ(−t), t ≥ margin: |z| = −Φ⁻¹(u Φ(−margin))
+    u = 1.0 - rng.random(n)  # in (0, 1]
+    z = -special.ndtri(u * special.ndtr(-margin)) * rng.choice([-1.0, 1.0], n)
+    return g + np.outer(z, teacher)
+
+
+def separable_classification_problem(problem: SectionSettings, key: jax.Array) -> BinaryClassification:
+    """The ``separable_classification`` data (module docstring), deterministic in the problem key."""
+    rng = _numpy_rng(key)
+    d = problem.n_features
+    teacher = rng.standard_normal(d)
+    teacher /= np.linalg.norm(teacher)
+    X = _margin_samples(rng, problem.n_samples, teacher, problem.margin)
+    y = np.sign(X @ teacher)
+    flipped = rng.permutation(problem.n_samples)[: int(round(problem.flip * problem.n_samples))]
+    y[flipped] *= -1
+    held_out = {}
+    if problem.n_test > 0:
+        X_test = _margin_samples(rng, problem.n_test, teacher, problem.margin)
+        held_out = dict(X_test=jnp.asarray(X_test), y_test=jnp.asarray(np.sign(X_test @ teacher)))
+    return BinaryClassification(targets=jnp.asarray(y), ground_truth=None, X=jnp.asarray(X),
+                                teacher=jnp.asarray(teacher), loss_kind=problem.loss, **held_out)
+
+
+def classification_split(X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None, y_test: np.ndarray | None,
+                         loss: str) -> BinaryClassification:
+    """A real-data classification problem from a train/test split with labels ±1 (``dataset``)."""
+    held_out = {} if X_test is None else dict(X_test=jnp.asarray(X_test), y_test=jnp.asarray(y_test))
+    return BinaryClassification(targets=jnp.asarray(y), ground_truth=None, X=jnp.asarray(X), loss_kind=loss,
+                                separable=jnp.asarray(is_linearly_separable(X, y)), **held_out)
+
+
+register_problem("separable_classification", separable_classification_problem)
+DATASET_TASKS["classification"] = classification_split
