@@ -268,9 +268,6 @@ def test_cli_refuses_max_margin_on_regression_in_one_line(tmp_path, capsys):
     assert not any(tmp_path.iterdir()) or [p.name for p in tmp_path.iterdir()] == ["r.toml"]
 
 
-@pytest.mark.skipif("separable_classification" not in __import__("implicit_bias.settings.schema",
-                                                                  fromlist=["PROBLEMS"]).PROBLEMS,
-                    reason="needs the separable_classification problem (issue 16 §1); the lead removes this skip")
 def test_cli_max_margin_baseline_and_explain_end_to_end(tmp_path, capsys):
     """A max_margin baseline through the CLI, then explain on a GD run of the same data: the ℓ2
     direction (Soudry et al. 2018) must rank first and the baseline's final.npz is the oracle.
@@ -446,8 +443,6 @@ def test_fourier_direction_is_ranked_for_linear_conv_models_only(tmp_path):
     assert len(report["ranking"]) == 4
 
 
-@pytest.mark.skipif("linear_conv" not in __import__("implicit_bias.settings.schema", fromlist=["MODELS"]).MODELS,
-                    reason="needs the linear_conv model (issue 16 §2; merged on main after this branch started)")
 def test_explain_of_a_linear_conv_run_adds_the_fourier_direction(tmp_path, toy_classification):
     """Plumbing only: a linear_conv run gets four rows, Fourier-ℓ1 among them, and the normalized
     margins never exceed their oracles'. Which direction ranks first after a short run is not asserted:
