@@ -7,8 +7,9 @@ training loss or whole gradient is exactly 0: the run can no longer move, or onl
 is not called converged) or ``diverged`` (a non-finite value or gradient, or a value above
 ``blowup``); otherwise it applies the optax update (``n_inner`` of them for ``euler_same_batch``),
 with the step η_k = lr·(k+1)^(−lr_power) of step k = ``carry.step`` under ``lr_schedule = "power"``
-(the step count is in the checkpoint, so a resumed run continues the schedule). A finished member neither moves nor counts steps, so under ``jax.vmap``
-(:func:`train_chunk_batched`) every member keeps its own stop step and status.
+(the step count is in the checkpoint, so a resumed run continues the schedule). A finished member
+neither moves nor counts steps, so under ``jax.vmap`` (:func:`train_chunk_batched`) every member
+keeps its own stop step and status.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Carry(NamedTuple):
     params: Params
     opt_state: Any
     step: jax.Array  # number of (outer) steps applied so far
-    status: jax.Array  # RUNNING, CONVERGED or DIVERGED
+    status: jax.Array  # RUNNING, CONVERGED, DIVERGED, HOST_STOPPED or UNDERFLOW
     status_step: jax.Array  # step at which the status was set (-1 while running)
 
 
