@@ -27,6 +27,7 @@ from implicit_bias.settings.typed import section_settings
 from implicit_bias.sweeps.sweep import execute, expand
 from implicit_bias.trainers import train
 from implicit_bias.trainers import geometry
+from implicit_bias.rundir import checkpoint
 from implicit_bias.settings import run_dir_name
 
 LS = {"kind": "least_squares", "n_samples": 5, "n_features": 12}
@@ -166,6 +167,20 @@ def test_normalized_gd_steps_along_grad_loss_over_loss():
     np.testing.assert_array_equal(steepest.params["W"], result.params["W"])
 
 
+def test_normalized_mirror_step_is_the_dual_step_on_grad_loss_over_loss():
+    lr, beta = 0.05, 0.4
+    cfg = _cfg({"kind": "mirror_descent", "potential": "hypentropy", "beta": beta, "normalize": True, "lr": lr,
+                "steps": 1, "log_every": 1})
+    experiment = _experiment(cfg)
+    result = ib.run(cfg)
+    w0 = np.asarray(experiment.params0["W"])
+    loss, g = jax.value_and_grad(experiment.objective.data_loss)(experiment.params0)
+    expected = beta * np.sinh(np.arcsinh(w0 / beta) - lr * np.asarray(g["W"]) / float(loss))
+    np.testing.assert_allclose(result.params["W"], expected, rtol=1e-12)
+    unnormalized = beta * np.sinh(np.arcsinh(w0 / beta) - lr * np.asarray(g["W"]))  # negative control
+    assert np.max(np.abs(unnormalized - expected)) > 1e-4
+
+
 def test_adagrad_is_optax_adagrad():
     lr, steps = 0.1, 5
     cfg = _cfg({"kind": "adagrad", "lr": lr, "initial_accumulator": 0.3, "eps": 1e-6, "steps": steps,
@@ -205,7 +220,7 @@ def test_power_schedule_with_zero_power_is_the_constant_step_bit_for_bit():
     np.testing.assert_array_equal(a.params["W"], b.params["W"])
 
 
-def test_a_resumed_run_continues_the_schedule_and_the_dual_iterate():
+def test_a_resumed_run_continues_the_schedule_and_the_dual_iterate(tmp_path):
     trainer_table = {"kind": "mirror_descent", "potential": "hypentropy", "beta": 0.3, "lr": 0.1,
                      "lr_schedule": "power", "lr_power": 0.5, "steps": 8, "log_every": 2, "checkpoint_every": 4}
     resolved = as_config(_cfg(trainer_table))
@@ -214,7 +229,9 @@ def test_a_resumed_run_continues_the_schedule_and_the_dual_iterate():
     key = named_key(0, "sampling")
     saved = []
     full = train(experiment.objective, experiment.params0, trainer, key=key, on_checkpoint=saved.append)
-    first = [c for c in saved if c.step == 4][0]
+    checkpoint.save(tmp_path, [c for c in saved if c.step == 4][0])  # through checkpoint.npz
+    first = checkpoint.load(tmp_path, trainer, experiment.params0)
+    assert first.step == 4
     resumed = train(experiment.objective, experiment.params0, trainer, key=key, resume=first)
     np.testing.assert_array_equal(np.asarray(resumed.params["W"]), np.asarray(full.params["W"]))
     assert [r["t"] for r in resumed.rows] == [r["t"] for r in full.rows]
