@@ -4,7 +4,7 @@
     implicit-bias explain RUN_DIR | sweep CONFIG --grid ... | ls DIR | report DIR | reproduce NAME
 
 Exit statuses (docs/reliability.md): 0 finished (converged, max_steps, early_stopped, max_time,
-max_solver_steps), 1 a run of a sweep failed / a reproduction's claim failed / damaged runs remain
+max_solver_steps, underflow), 1 a run of a sweep failed / a reproduction's claim failed / damaged runs remain
 (``ls``), 2 bad input, 3 diverged, 130 interrupted. The last line printed on stdout is the run directory.
 """
 

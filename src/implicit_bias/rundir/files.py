@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 CONFIG, METRICS, SUMMARY, FINAL, PROBLEM = "config.json", "metrics.parquet", "summary.json", "final.npz", "problem.npz"
-FINISHED_STATUSES = ("converged", "max_steps", "diverged", "early_stopped", "max_time", "max_solver_steps")
+FINISHED_STATUSES = ("converged", "max_steps", "diverged", "early_stopped", "max_time", "max_solver_steps",
+                     "underflow")
 
 
 def _current_umask() -> int:

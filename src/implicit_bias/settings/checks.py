@@ -10,6 +10,7 @@ from implicit_bias.errors import ConfigError
 from implicit_bias.settings import problem_kinds  # noqa: F401 - describes the built-in problems
 from implicit_bias.settings import vector_model_checks  # noqa: F401 - checks of deep_linear, linear_conv
 from implicit_bias.settings.registry import CHECKS, problem_record
+from implicit_bias.settings.trainer_checks import check_schedule_and_normalize
 
 
 def end_to_end_shape(problem: Mapping[str, Any]) -> tuple[int, ...] | None:
@@ -163,6 +164,8 @@ def _check_trainer(resolved: Mapping[str, Any]) -> None:
     elif trainer["steps"] / trainer["log_every"] > MAX_LOGGED_ROWS:
         raise ConfigError("trainer.log_every", f"would log more than {MAX_LOGGED_ROWS:.0e} rows "
                           f"(steps / log_every = {trainer['steps'] / trainer['log_every']:.3g})")
+    if "t_max" not in trainer:
+        check_schedule_and_normalize(resolved)
     m = n_observations(problem)
     if m is not None and trainer.get("batch_size", 0) > m:
         raise ConfigError("trainer.batch_size", f"must be <= the number of observations {m}, "

@@ -275,6 +275,10 @@ _DISCRETE: dict[str, Key] = {
     "dropout": traced(_float(1.0, "Keep probability p of each input entry X_ni at every step, unscaled "
                       "(least_squares; 1 = no dropout; Clara, Langer & Schmidt-Hieber 2024).",
                       minimum=0.0, exclusive=True, maximum=1.0)),
+    "lr_schedule": _later_choice("constant", "Step-size schedule: constant η_k = lr, or power η_k = lr·(k+1)^(−lr_power) "
+                                 "at step k = 0, 1, …; t = Σ_{j<k} η_j.", "constant", "power"),
+    "lr_power": replace(traced(_float(0.0, "Exponent a ≥ 0 of lr_schedule = \"power\": η_k = lr·(k+1)^(−a).",
+                                      minimum=0.0)), hash_neutral_default=True),
 }
 _BATCHED: dict[str, Key] = {
     "batch_size": _int(0, "Observations per step; 0 = all of them (full batch).", minimum=0),
@@ -321,6 +325,22 @@ TRAINERS: dict[str, dict[str, Key]] = {
             "rho": traced(_float(0.05, "Perturbation radius ρ (std of ξ for the stochastic variant).", minimum=0.0)),
             "variant": _choice("sam", "sam: ∇C(θ + ρ g/‖g‖); usam: ∇C(θ + ρ g); stochastic: ∇C(θ + ξ), "
                                "ξ ~ N(0, ρ²I).", "sam", "usam", "stochastic")},
+    "steepest_descent": {**_DISCRETE, **_BATCHED,
+                         "norm": _choice("l2", "Norm of the steepest step Δw = −η‖g‖_*·argmax_{‖v‖≤1}⟨v, g⟩ over all "
+                                         "parameters as one vector: l1 = greedy coordinate descent, l2 = GD, linf = "
+                                         "sign descent scaled by ‖g‖₁ (Gunasekar et al. 2018).", "l1", "l2", "linf"),
+                         "normalize": Key("bool", False, "Use ∇L/L = ∇ln L in place of ∇L (Nacson et al. 2019).")},
+    "mirror_descent": {**_DISCRETE, **_BATCHED,
+                       "potential": _choice("lp", "Mirror potential ψ of ∇ψ(w_{k+1}) = ∇ψ(w_k) − η g: lp = ‖w‖_p^p/p, "
+                                            "hypentropy = Σ w·arcsinh(w/β) − √(w² + β²).", "lp", "hypentropy"),
+                       "p": traced(_float(2.0, "p of the lp potential.", minimum=1.0, exclusive=True)),
+                       "beta": traced(_float(1.0, "β of the hypentropy potential.", minimum=0.0, exclusive=True)),
+                       "normalize": Key("bool", False, "Use ∇L/L = ∇ln L in place of ∇L (Nacson et al. 2019).")},
+    "normalized_gd": dict(_DISCRETE),
+    "adagrad": {**_DISCRETE, **_BATCHED,
+                "initial_accumulator": traced(_float(0.1, "Initial value G_0 of the sum of squared gradients "
+                                                     "(optax.adagrad).", minimum=0.0)),
+                "eps": traced(_float(1e-7, "ε in g/√(G + ε) (optax.adagrad).", minimum=0.0))},
     "flow": dict(_FLOW),
     "modified_flow": {**_FLOW, "lr": _float(0.1, "η in the modified loss C + (η/4)‖∇C‖² (Smith et al. 2021).",
                                             minimum=0.0, exclusive=True)},

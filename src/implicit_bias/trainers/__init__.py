@@ -1,6 +1,7 @@
 """Trainers: how the parameters move. ``train`` dispatches on ``[trainer] kind``.
 
-- discrete (loop.py): gd, sgd, euler_same_batch, momentum, adam, rmsprop, group_rmsprop, sam —
+- discrete (loop.py): gd, sgd, euler_same_batch, momentum, adam, rmsprop, group_rmsprop, sam,
+  steepest_descent, mirror_descent, normalized_gd, adagrad (geometry.py) —
   an optax transformation + a gradient oracle, driven by one shared ``lax.scan`` chunk and one
   host loop (``loop.host_loop``; a single run or a vmapped batch of members);
 - continuous (flow.py): flow, modified_flow — diffrax solves.

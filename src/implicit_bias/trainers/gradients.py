@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from implicit_bias.core.objective import Objective
+from implicit_bias.trainers.info import trainer_info
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class StepSpec:
     label_noise: bool = False
     input_noise: bool = False
     dropout: bool = False
+    #: the step uses ∇ln L = ∇L/L of the data loss (Nacson et al. 2019) in place of ∇C
+    normalize: bool = False
+    #: "constant" (η_k = lr) or "power" (η_k = lr·(k+1)^(−lr_power)): a compile-time choice
+    lr_schedule: str = "constant"
 
     @classmethod
     def from_settings(cls, trainer) -> "StepSpec":
@@ -56,7 +61,9 @@ class StepSpec:
                    sam_variant=getattr(trainer, "variant", None),
                    label_noise=trainer.label_noise > 0,
                    input_noise=trainer.input_noise > 0,
-                   dropout=trainer.dropout < 1.0)
+                   dropout=trainer.dropout < 1.0,
+                   normalize=bool(getattr(trainer, "normalize", False)) or trainer_info(trainer).normalized,
+                   lr_schedule=getattr(trainer, "lr_schedule", "constant"))
 
     @property
     def minibatched(self) -> bool:
@@ -104,8 +111,21 @@ def value_and_grad(objective: Objective, params):
     return jax.value_and_grad(lambda p: (objective(p), objective.data_loss(p)), has_aux=True)(params)
 
 
+def normalized_value_and_grad(objective: Objective, params):
+    """((C(θ), L(θ)), ∇ln L(θ)): the normalized gradient ∇L/L of Nacson, Lee, Gunasekar, Savarese,
+    Srebro & Soudry 2019, "Convergence of gradient descent on separable data", taken as the
+    gradient of ``Objective.log_data_loss`` (a log-sum-exp for the classification losses, which
+    never underflows where L itself would)."""
+    def log_loss(p):
+        return objective.log_data_loss(p), (objective(p), objective.data_loss(p))
+    (_, values), grads = jax.value_and_grad(log_loss, has_aux=True)(params)
+    return values, grads
+
+
 def oracle(objective: Objective, spec: StepSpec, hyper: Mapping, params, key: jax.Array):
-    """((C_k(θ), L_k(θ)), g): values at θ and the gradient the update uses."""
+    """((C_k(θ), L_k(θ)), g): values at θ and the gradient the update uses (∇ln L_k when normalized)."""
+    if spec.normalize:
+        return normalized_value_and_grad(objective, params)
     (value, loss), grads = value_and_grad(objective, params)
     if spec.sam_variant is None:
         return (value, loss), grads

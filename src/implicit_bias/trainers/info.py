@@ -10,6 +10,7 @@
 - ``resumable``: a run can continue from a checkpoint (discrete trainers);
 - ``batchable``: members that differ only in traced values can be trained together under
   ``jax.vmap`` (discrete trainers; adaptive flow steps differ per member);
+- ``normalized``: every step uses ∇L/L (``normalized_gd``);
 - ``has_modified_loss``: ``modified_loss`` (Smith et al. 2021, C + (η/4)‖∇C‖² with η the step of
   one plain (S)GD update) is logged — and, for a flow, it is the loss whose gradient flow is
   integrated (``modified_flow``).
@@ -28,6 +29,9 @@ class TrainerInfo:
     kind: str
     family: str  # "discrete" | "flow"
     has_modified_loss: bool = False
+    #: True if every step uses the normalized gradient ∇L/L = ∇ln L (``normalized_gd``); other kinds
+    #: with a ``normalize`` key choose it per config (``StepSpec.normalize``)
+    normalized: bool = False
 
     @property
     def is_flow(self) -> bool:
@@ -56,6 +60,10 @@ TRAINER_INFO: dict[str, TrainerInfo] = {
     "rmsprop": TrainerInfo("rmsprop", "discrete"),
     "group_rmsprop": TrainerInfo("group_rmsprop", "discrete"),
     "sam": TrainerInfo("sam", "discrete"),
+    "steepest_descent": TrainerInfo("steepest_descent", "discrete"),
+    "mirror_descent": TrainerInfo("mirror_descent", "discrete"),
+    "normalized_gd": TrainerInfo("normalized_gd", "discrete", normalized=True),
+    "adagrad": TrainerInfo("adagrad", "discrete"),
     "flow": TrainerInfo("flow", "flow"),
     "modified_flow": TrainerInfo("modified_flow", "flow", has_modified_loss=True),
 }

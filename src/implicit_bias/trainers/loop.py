@@ -8,6 +8,8 @@ samples the step objective C_k, evaluates it and its gradient at θ_k, and
 - stops with status ``converged`` if the step is deterministic (full batch,
   no noise) and the training loss L(θ_k) ≤ ``stop_loss`` — stochastic
   trainers check the full training loss at the end of each chunk instead;
+- stops with status ``underflow`` if ``stop_loss`` = 0 and the training loss or the whole gradient
+  is exactly 0 (deterministic steps; stochastic trainers: the full training loss of a logged row);
 - stops with status ``diverged`` if C_k(θ_k) or the gradient is not finite,
   or C_k(θ_k) exceeds ``blowup`` (10^20·(C(θ_0) + 1));
 - otherwise applies ``n_inner`` optimizer updates on C_k (1 except for
@@ -35,6 +37,7 @@ import numpy as np
 
 from implicit_bias.core.models import Params
 from implicit_bias.core.objective import Objective
+from implicit_bias.trainers.geometry import elapsed_time
 from implicit_bias.trainers.gradients import StepSpec
 from implicit_bias.trainers.info import modified_loss_lr
 from implicit_bias.trainers.optimizers import hyperparameters
@@ -70,7 +73,6 @@ def host_loop(members, trainers: Sequence[Any], carry: Carry, *,
     first = trainers[0]  # steps, log_every, checkpoint_every, max_time: static, common to the members
     max_steps, log_every = int(first.steps), int(first.log_every)
     checkpoint_every, max_time = int(first.checkpoint_every), float(first.max_time)
-    lrs = [float(t.lr) for t in trainers]
     stop_values = [float(t.stop_loss) for t in trainers]
     on_log = on_log or [None] * n
     started = time.perf_counter()
@@ -116,7 +118,9 @@ def host_loop(members, trainers: Sequence[Any], carry: Carry, *,
         for i in active:
             step = int(steps[i])
             if step != rows[i][-1]["step"]:
-                rows[i].append({"step": step, "t": lrs[i] * step, **values[i]})
+                last = rows[i][-1]
+                t = elapsed_time(trainers[i], step, from_step=last["step"], from_time=last["t"])
+                rows[i].append({"step": step, "t": t, **values[i]})
                 notify(i, rows[i][-1])
             row = rows[i][-1]
             if codes[i] != RUNNING:
@@ -125,7 +129,9 @@ def host_loop(members, trainers: Sequence[Any], carry: Carry, *,
             if (on_checkpoint is not None and on_checkpoint[i] is not None and checkpoint_every
                     and step // checkpoint_every > int(previous[i]) // checkpoint_every):
                 on_checkpoint[i](checkpoint_of(i, step))
-            if not spec.deterministic and row["loss"] <= stop_values[i]:
+            if not spec.deterministic and stop_values[i] == 0 and row["loss"] == 0:
+                status[i], status_step[i] = "underflow", step
+            elif not spec.deterministic and row["loss"] <= stop_values[i]:
                 status[i], status_step[i] = "converged", step
             elif patience[i].exhausted(row):
                 status[i], status_step[i] = "early_stopped", step
@@ -148,8 +154,10 @@ def host_loop(members, trainers: Sequence[Any], carry: Carry, *,
         if name == "max_steps" and not np.isfinite(rows[i][-1]["loss"]):
             name = "diverged"
         steps_i = int(steps[i])
+        last = rows[i][-1]
         out.append(Trajectory(rows=rows[i], params=members.member(carry.params, i), status=name, steps=steps_i,
-                              time=lrs[i] * steps_i, status_step=status_step[i], wall_seconds=wall))
+                              time=elapsed_time(trainers[i], steps_i, from_step=last["step"], from_time=last["t"]),
+                              status_step=status_step[i], wall_seconds=wall))
     return out
 
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from implicit_bias.settings.typed import attribute
+from implicit_bias.trainers import geometry
 
 Hyper = Mapping[str, jax.Array]
 
@@ -59,9 +60,13 @@ _BASE: dict[str, Callable[[Hyper], optax.GradientTransformation]] = {
     "sam": lambda h: optax.sgd(h["lr"]),
     "euler_same_batch": lambda h: optax.sgd(h["lr"] / h["n_inner"]),
     "momentum": lambda h: optax.sgd(h["lr"], momentum=h["momentum"], nesterov=bool(h["nesterov"])),
-    "adam": lambda h: optax.adam(h["lr"], b1=h["b1"], b2=h["b2"], eps=h["eps"]),
+    "adam": geometry.adam,  # optax.adam, bit for bit for eps > 0; a zero update where eps = 0 and ν = 0
     "rmsprop": lambda h: optax.rmsprop(h["lr"], decay=h["decay"], eps=h["eps"]),
     "group_rmsprop": lambda h: optax.chain(scale_by_group_rms(h["decay"], h["eps"]), optax.scale(-h["lr"])),
+    "steepest_descent": geometry.steepest_descent,
+    "mirror_descent": geometry.mirror_descent,
+    "normalized_gd": lambda h: optax.sgd(h["lr"]),  # the gradient is ∇ln L (StepSpec.normalize)
+    "adagrad": geometry.adagrad,
 }
 
 OPTIMIZERS: dict[str, Callable[[Hyper], optax.GradientTransformation]] = {
@@ -69,7 +74,7 @@ OPTIMIZERS: dict[str, Callable[[Hyper], optax.GradientTransformation]] = {
 }
 
 #: config keys that must stay Python values inside the compiled step.
-STATIC_KEYS = ("nesterov",)
+STATIC_KEYS = ("nesterov", "norm", "potential")
 
 
 def hyperparameters(trainer, dtype) -> dict:
