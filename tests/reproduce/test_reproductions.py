@@ -42,6 +42,13 @@ EXPECTED = {
                      {"soft-threshold-zeros", "stochastic-sam-soft-threshold", "balancedness-decay", "flatness-term"}),
     "sam-flatness": ({"interpolates", "sparser", "flatter", "nsam-lower-lambda-max", "lower-test-error", "beats-sgd"},
                      {"sparser", "flatter", "nsam-lower-lambda-max", "lower-test-error", "beats-sgd"}),
+    "soudry-max-margin": ({"residual-converges", "loss-constant", "direction-log-rate", "logistic-same-limit",
+                           "ngd-norm-rate", "ngd-gap-one-over-t"},
+                          {"residual-converges", "loss-constant", "direction-log-rate", "logistic-same-limit",
+                           "ngd-norm-rate", "ngd-gap-one-over-t"}),
+    "gunasekar-geometry": ({"own-norm-margin", "other-norms-below", "l2-direction", "mirror-lp-margin",
+                            "mirror-regression-oracle", "limits-move-with-step"},
+                           {"own-norm-margin", "other-norms-below"}),
 }
 
 

@@ -46,6 +46,8 @@ MODULES = {
     "ntk-lazy": "ntk_lazy",
     "sam-diagonal": "sam_diagonal",
     "sam-flatness": "sam_flatness",
+    "soudry-max-margin": "soudry_max_margin",
+    "gunasekar-geometry": "gunasekar_geometry",
 }
 
 
