@@ -6,6 +6,9 @@ COLUMN_ORDER = ("loss", "test_error", "test_mse_all_entries", "test_loss", "para
                 "effective_rank",
                 "balancedness", "nuclear_norm", "nuclear_fro_ratio", "stable_rank", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
                 "modified_loss")
+#: the curvature columns (issue 17, metrics/curvature.py), after the historical ones.
+COLUMN_ORDER = COLUMN_ORDER + ("sharpness", "hessian_eigenvalues", "hessian_trace", "hessian_trace_stderr",
+                               "batch_sharpness")
 
 
 def column_rank(name: str) -> tuple[int, str]:

@@ -230,6 +230,12 @@ _DISCRETE: dict[str, Key] = {
     "dropout": traced(_float(1.0, "Keep probability p of each input entry X_ni at every step, unscaled "
                       "(least_squares; 1 = no dropout; Clara, Langer & Schmidt-Hieber 2024).",
                       minimum=0.0, exclusive=True, maximum=1.0)),
+    # issue 17: a step relative to the initial curvature (trainers/relative_lr.py); a document sets it
+    # or `lr`, never both (settings/resolution.py), and the resolved lr is in summary.json.
+    "lr_relative": Key("float", None, "lr = lr_relative · 2/λ_max(∇²C(θ_0)), the largest Hessian eigenvalue of "
+                       "the training objective at the initial parameters (Lanczos, as the `sharpness` metric); "
+                       "absent: `lr` is used. Excludes `lr`.", minimum=0.0, exclusive_minimum=True,
+                       nullable=True, hash_neutral_default=True, batchable=True),
 }
 _BATCHED: dict[str, Key] = {
     "batch_size": _int(0, "Observations per step; 0 = all of them (full batch).", minimum=0),
@@ -330,6 +336,22 @@ BASELINES: dict[str, dict[str, Key]] = {
 
 METRICS: dict[str, Key] = {
     "top_k": _int(10, "Number of leading singular values logged for matrix problems.", minimum=1, maximum=10000),
+    # issue 17: curvature of the training objective C at every logged row (metrics/curvature.py)
+    "sharpness": Key("bool", False, "Log `sharpness`: the largest (algebraic) eigenvalue of the Hessian of C "
+                     "(loss + penalty) in all trained parameters (Lanczos on Hessian-vector products).",
+                     hash_neutral_default=True),
+    "hessian_top_k": Key("int", 0, "Log `hessian_eigenvalues`, the this many largest Hessian eigenvalues, "
+                         "descending (0: off).", minimum=0, maximum=1000, hash_neutral_default=True),
+    "hessian_trace": Key("bool", False, "Log `hessian_trace` (Hutchinson, Rademacher probes) and "
+                         "`hessian_trace_stderr`.", hash_neutral_default=True),
+    "hessian_probes": Key("int", 16, "Rademacher probes of the Hutchinson trace estimate.", minimum=2,
+                          maximum=100000, hash_neutral_default=True),
+    "batch_sharpness": Key("bool", False, "Log `batch_sharpness`: the mean over the ⌊N/B⌋ consecutive "
+                           "minibatches (storage order) of the top eigenvalue of the minibatch Hessian "
+                           "(minibatched trainers).", hash_neutral_default=True),
+    "hessian_iterations": Key("int", 64, "Lanczos steps m of every top-eigenvalue computation (capped at the "
+                              "number of parameters d; m = d is exact to rounding).", minimum=1,
+                              maximum=100000, hash_neutral_default=True),
 }
 
 #: Sections chosen by a ``kind`` key, with the default kind (None: required).
