@@ -245,3 +245,27 @@ def test_lr_relative_is_exclusive_with_lr_and_hash_neutral():
                                                                                       "lr_relative": None}}))
     relative = as_config({**cfg, "trainer": {"kind": "sgd", "batch_size": 4, "lr_relative": 0.5}})
     assert as_config(relative) == relative  # resolving a resolved config is the identity
+
+
+# --------------------------------------------------------------------------- explain and the report
+
+
+def test_explain_shows_the_final_sharpness_next_to_2_over_lr(tmp_path):
+    from implicit_bias.analysis.explain import explain, format_table
+    from implicit_bias.analysis.report.html import render
+
+    logged = run({**LS, "metrics": {"sharpness": True, "hessian_trace": True}}, out=tmp_path)
+    plain = run({**LS, "metrics": {}}, out=tmp_path)
+    X = np.asarray(Experiment.build(as_config(LS)).objective.problem.X)
+    exact = np.linalg.eigvalsh(X.T @ X / X.shape[0]).max()
+    for result, source in ((logged, "logged"), (plain, "computed by explain")):
+        report = explain(result.path)
+        flat = report["flatness"]
+        assert flat["source"] == source
+        assert flat["sharpness"] == pytest.approx(exact, rel=1e-8)
+        assert flat["two_over_lr"] == pytest.approx(2 / LS["trainer"]["lr"])
+        line = format_table(report).splitlines()[-1]
+        assert line.startswith("did training end flat?") and "2/lr = 40" in line
+        assert ("Hessian trace" in line) == (source == "logged")
+    html = render(tmp_path)
+    assert "Sharpness against 2/lr" in html or "sharpness against 2/lr" in html
