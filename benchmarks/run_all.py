@@ -52,6 +52,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "flow": {"full": ["--repeats", "5"], "quick": ["--repeats", "1"]},
     "q_alpha": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
     "compile_cost": {"full": [], "quick": []},
+    "sharpness_cost": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
 }
 
 

@@ -34,6 +34,7 @@ from implicit_bias.settings import ConfigError
 from implicit_bias.core.problems import LeastSquares, Problem, make_problem
 from implicit_bias.settings import RunSettings, resolve_section
 from implicit_bias.execution.single import load_run
+from implicit_bias.analysis.flatness import flatness
 
 BASELINE_DIR = "baselines"
 EXPLAIN = "explain.json"
@@ -110,6 +111,7 @@ def explain(run_dir: str | Path) -> dict[str, Any]:
         return report
     if settings.model.kind == "mlp":
         report = explain_network(run_dir, result, settings)
+        report["flatness"] = flatness(result)
         store.write_json(run_dir / EXPLAIN, report)
         return report
     problem = make_problem(settings.problem, settings.seed, settings.dtype)
@@ -134,6 +136,7 @@ def explain(run_dir: str | Path) -> dict[str, Any]:
     report = {"run": str(run_dir), "verdict": verdict, "trained": trained, "ranking": rows,
               "conventions": "distance = ‖W − B‖/‖B‖ (Frobenius/ℓ2); test_error = ‖W − W*‖/‖W*‖; "
                              "loss = mean of ½(prediction − target)²"}
+    report["flatness"] = flatness(result)
     store.write_json(run_dir / EXPLAIN, report)
     return report
 
@@ -214,4 +217,5 @@ def format_table(report: dict[str, Any]) -> str:
                       *(f"{r['criteria'].get(n, float('nan')):.4g}" for n in names)])
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     body = "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in lines)
-    return f"{body}\n\n{report['verdict']}"
+    flat = report.get("flatness")  # issue 17: final sharpness next to 2/lr (analysis/flatness.py)
+    return f"{body}\n\n{report['verdict']}" + (f"\n{flat['line']}" if flat else "")

@@ -85,9 +85,13 @@ def lanczos_tridiagonal(matvec: Callable, v0: jax.Array, num_iter: int, key: jax
         beta = jnp.linalg.norm(w)
         scale = jnp.maximum(scale, jnp.abs(alpha) + beta)
         broke = beta <= tiny * scale
-        r = orthogonalize(V, jax.random.normal(jax.random.fold_in(key, j), (d,), dtype))
-        r_norm = jnp.linalg.norm(r)
-        q_next = jnp.where(broke, r / jnp.where(r_norm > 0, r_norm, 1.0), w / jnp.where(broke, 1.0, beta))
+
+        def restart():  # only on a breakdown (under vmap both branches run: a select)
+            r = orthogonalize(V, jax.random.normal(jax.random.fold_in(key, j), (d,), dtype))
+            r_norm = jnp.linalg.norm(r)
+            return r / jnp.where(r_norm > 0, r_norm, 1.0)
+
+        q_next = jax.lax.cond(broke, restart, lambda: w / jnp.where(broke, 1.0, beta))
         return V, alphas.at[j].set(alpha), betas.at[j].set(jnp.where(broke, 0.0, beta)), q_next, scale
 
     q0 = v0 / jnp.linalg.norm(v0)

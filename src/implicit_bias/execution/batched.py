@@ -65,6 +65,7 @@ from implicit_bias.execution.single import (
     RunResult,
     _start_run_dir,
     end_to_end_of,
+    run_curvature,
     finish_run,
     load_run,
 )
@@ -173,10 +174,11 @@ def train_batched(experiments: Sequence[Experiment], *, on_checkpoint: Sequence[
     receives member i's checkpoints.
     """
     cfgs = [e.config for e in experiments]
-    return train_members([e.objective for e in experiments], [e.params0 for e in experiments],
-                         [section_settings("trainer", c["trainer"]) for c in cfgs],
+    trainers = [section_settings("trainer", c["trainer"]) for c in cfgs]
+    return train_members([e.objective for e in experiments], [e.params0 for e in experiments], trainers,
                          [named_key(c["seed"], "sampling") for c in cfgs], top_k=cfgs[0]["metrics"]["top_k"],
-                         on_checkpoint=on_checkpoint)
+                         on_checkpoint=on_checkpoint,
+                         curvatures=[run_curvature(c, t) for c, t in zip(cfgs, trainers)])
 
 
 # --------------------------------------------------------------------------- running a batch

@@ -37,7 +37,8 @@ from implicit_bias.core.objective import Objective
 from implicit_bias.core.penalties import make_penalty
 from implicit_bias.core.problems import Problem, make_problem
 from implicit_bias.settings.typed import RunSettings, section_settings
-from implicit_bias.trainers import Trajectory, train, trainer_info
+from implicit_bias.metrics import curvature_metric
+from implicit_bias.trainers import Trajectory, resolve_relative_lr, train, trainer_info
 
 
 @dataclass
@@ -108,6 +109,9 @@ def summarize(trajectory: Trajectory, final_metrics: Mapping[str, Any]) -> dict:
     extra = dict(trajectory.extra)
     if "resumed_from_step" in extra:
         summary["resumed_from_step"] = extra.pop("resumed_from_step")
+    for name in ("resolved_lr", "initial_sharpness"):  # trainer.lr_relative (trainers/relative_lr.py)
+        if name in extra:
+            summary[name] = extra.pop(name)
     if extra:
         summary["solver"] = extra
     return summary
@@ -165,6 +169,8 @@ def _train(cfg: dict, run_dir: Path | None, digest: str, force: bool, on_log, sh
     experiment = Experiment.build(cfg)
     problem, model = experiment.objective.problem, experiment.objective.model
     trainer = section_settings("trainer", cfg["trainer"])
+    curvature = run_curvature(cfg, trainer)
+    trainer, resolved_lr = resolve_relative_lr(experiment.objective, experiment.params0, trainer, curvature)
     resume = None
     if run_dir is not None:
         if force:
@@ -176,14 +182,22 @@ def _train(cfg: dict, run_dir: Path | None, digest: str, force: bool, on_log, sh
     trajectory = train(experiment.objective, experiment.params0, trainer,
                        key=named_key(cfg["seed"], "sampling"), top_k=cfg["metrics"]["top_k"],
                        on_log=on_log, should_stop=should_stop, resume=resume,
-                       on_checkpoint=None if run_dir is None else lambda ck: checkpoint.save(run_dir, ck))
+                       on_checkpoint=None if run_dir is None else lambda ck: checkpoint.save(run_dir, ck),
+                       curvature=curvature)
     trajectory.wall_seconds = time.perf_counter() - started
+    trajectory.extra.update(resolved_lr)
     if resume is not None:
         trajectory.extra["resumed_from_step"] = resume.step
     params = {k: np.asarray(v) for k, v in jax.device_get(trajectory.params).items()}
     end_to_end = np.asarray(end_to_end_of(model, trajectory.params, problem))
     end_to_end_init = np.asarray(end_to_end_of(model, experiment.params0, problem))
     return trajectory, params, end_to_end, end_to_end_init
+
+
+def run_curvature(cfg: Mapping[str, Any], trainer):
+    """The run's curvature metric family (issue 17; None when its columns are off): the ``[metrics]``
+    curvature keys, the key ``named_key(seed, "curvature")`` and the trainer's minibatch size."""
+    return curvature_metric(cfg["metrics"], named_key(cfg["seed"], "curvature"), getattr(trainer, "batch_size", 0))
 
 
 def end_to_end_of(model, params, problem) -> jax.Array:

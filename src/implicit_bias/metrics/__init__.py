@@ -22,6 +22,9 @@ Columns (documented in docs/run-directory.md):
 - mlp models: ``function_spectrum`` (top-k singular values of the input-output Jacobian stacked
   over the training inputs, :func:`implicit_bias.core.spectral.function_spectrum`), its
   ``function_effective_rank`` and ``function_nuclear_fro_ratio``,
+- with the curvature keys of ``[metrics]`` (:mod:`implicit_bias.metrics.curvature`): ``sharpness``
+  (λ_max of the Hessian of C), ``hessian_eigenvalues``, ``hessian_trace`` and
+  ``hessian_trace_stderr`` (Hutchinson), ``batch_sharpness``,
 - deep_matrix models: ``balancedness`` = max_j ‖W_{j+1}ᵀ W_{j+1} − W_j W_jᵀ‖_F (Arora et al.
   2018: zero at a balanced init and conserved by gradient flow),
 - classification problems (:mod:`~implicit_bias.metrics.classification`): ``accuracy``,
@@ -39,6 +42,7 @@ from implicit_bias.core.objective import Objective
 from implicit_bias.metrics.base import At, Metric  # noqa: F401
 from implicit_bias.metrics.columns import COLUMN_ORDER, column_rank  # noqa: F401
 from implicit_bias.metrics.sets import MetricSet  # noqa: F401
+from implicit_bias.metrics.curvature import Curvature, CurvatureSpec, curvature_metric  # noqa: F401
 from implicit_bias.metrics.families import (  # noqa: F401
     Balancedness,
     EndToEndNorms,
@@ -61,8 +65,9 @@ from implicit_bias.metrics.families import (  # noqa: F401
 
 @eqx.filter_jit
 def compute_metrics(objective: Objective, params: Params, top_k: int, lr: jax.Array | None = None,
-                    batch_size: int = 0) -> dict[str, jax.Array]:
+                    batch_size: int = 0, extra: tuple[Metric, ...] = ()) -> dict[str, jax.Array]:
     """Every logged metric at ``params`` (one compiled call per objective structure); with ``lr``,
-    also ``modified_loss`` (see :func:`modified_loss`). A thin wrapper:
-    ``MetricSet.build(objective, top_k, lr, batch_size)(objective, params)``, jitted."""
-    return MetricSet.build(objective, top_k, lr, batch_size)(objective, params)
+    also ``modified_loss`` (see :func:`modified_loss`); ``extra``: the run's configured families
+    (e.g. :class:`~implicit_bias.metrics.curvature.Curvature`). A thin wrapper:
+    ``MetricSet.build(objective, top_k, lr, batch_size, extra)(objective, params)``, jitted."""
+    return MetricSet.build(objective, top_k, lr, batch_size, extra)(objective, params)

@@ -7,6 +7,9 @@ COLUMN_ORDER = ("loss", "test_error", "test_mse_all_entries", "test_loss", "para
                 "balancedness", "nuclear_norm", "nuclear_fro_ratio", "stable_rank", "end_to_end_norm", "end_to_end_l1", "objective", "penalty",
                 "modified_loss",
                 "accuracy", "test_accuracy", "margin_l1", "margin_l2", "margin_linf", "margin_fourier", "norm_l2")
+#: the curvature columns (issue 17, metrics/curvature.py), after the historical ones.
+COLUMN_ORDER = COLUMN_ORDER + ("sharpness", "hessian_eigenvalues", "hessian_trace", "hessian_trace_stderr",
+                               "batch_sharpness")
 
 
 def column_rank(name: str) -> tuple[int, str]:

@@ -38,11 +38,12 @@ class MetricSet(eqx.Module):
 
     @classmethod
     def build(cls, objective: Objective, top_k: int, lr: jax.Array | None = None,
-              batch_size: int = 0) -> "MetricSet":
+              batch_size: int = 0, extra: tuple[Metric, ...] = ()) -> "MetricSet":
         """The run's metric set: the default families for this objective, ``top_k`` singular values,
         and ``modified_loss`` at step ``lr`` (minibatch size ``batch_size``, 0 = full batch) when
-        ``lr`` is given (discrete trainers and modified_flow)."""
-        return cls.select(objective, default_metrics(top_k, lr, batch_size))
+        ``lr`` is given (discrete trainers and modified_flow); then the run's ``extra`` families
+        (configured per run, e.g. the curvature columns of ``metrics/curvature.py``)."""
+        return cls.select(objective, (*default_metrics(top_k, lr, batch_size), *extra))
 
     @property
     def names(self) -> tuple[str, ...]:

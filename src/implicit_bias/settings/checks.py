@@ -48,6 +48,20 @@ def _check_consistency(resolved: Mapping[str, Any]) -> None:
         _check_model_fits(resolved, end_to_end_shape(problem))
     if "trainer" in resolved:
         _check_trainer(resolved)
+    _check_curvature_metrics(resolved)
+
+
+def _check_curvature_metrics(resolved: Mapping[str, Any]) -> None:
+    """The curvature metrics (issue 17) need trained parameters; batch_sharpness needs minibatches."""
+    metrics = resolved.get("metrics", {})
+    wanted = [k for k in ("sharpness", "hessian_trace", "batch_sharpness") if metrics.get(k)]
+    wanted += ["hessian_top_k"] if metrics.get("hessian_top_k", 0) > 0 else []
+    if wanted and "trainer" not in resolved:
+        raise ConfigError(f"metrics.{wanted[0]}", "curvature metrics need a [trainer] (a [baseline] has no "
+                          "trained parameters)")
+    if metrics.get("batch_sharpness") and not resolved["trainer"].get("batch_size", 0) > 0:
+        raise ConfigError("metrics.batch_sharpness", "needs a minibatched trainer (batch_size > 0); "
+                          "a full-batch run's batch sharpness is its `sharpness`")
 
 
 MAX_DATA_ENTRIES = 10**8

@@ -48,7 +48,23 @@ def _resolve_kinded(section: str, raw: Any) -> dict:
     if not isinstance(kind, str) or kind not in kinds:
         raise ConfigError(f"{section}.kind",
                           f"must be one of {', '.join(repr(k) for k in kinds)}, got {_show(kind)}")
+    if section == "trainer" and "lr_relative" in kinds[kind]:
+        return _resolve_relative_lr(kinds[kind], raw, kind)
     return {"kind": kind, **_resolve_table(section, kinds[kind], raw, skip=("kind",))}
+
+
+def _resolve_relative_lr(keys: Mapping[str, Key], raw: Mapping[str, Any], kind: str) -> dict:
+    """A discrete [trainer]: ``lr_relative`` and ``lr`` exclude each other *as written* (a key the
+    document sets, i.e. present and not null, before defaults are filled in). With ``lr_relative``,
+    the resolved ``lr`` is null: the run resolves it at start (trainers/relative_lr.py), so that
+    resolving a resolved config again gives the same config."""
+    relative = raw.get("lr_relative")
+    if relative is None:
+        return {"kind": kind, **_resolve_table("trainer", keys, raw, skip=("kind",))}
+    if raw.get("lr") is not None:
+        raise ConfigError("trainer.lr", "a document sets either trainer.lr or trainer.lr_relative, not both")
+    table = {k: v for k, v in raw.items() if k != "lr"}
+    return {"kind": kind, **_resolve_table("trainer", keys, table, skip=("kind",)), "lr": None}
 
 
 def resolve(raw: Mapping[str, Any]) -> dict:

@@ -197,6 +197,12 @@ _DISCRETE: dict[str, Key] = {
                                  "at step k = 0, 1, …; t = Σ_{j<k} η_j.", "constant", "power"),
     "lr_power": replace(traced(_float(0.0, "Exponent a ≥ 0 of lr_schedule = \"power\": η_k = lr·(k+1)^(−a).",
                                       minimum=0.0)), hash_neutral_default=True),
+    # issue 17: a step relative to the initial curvature (trainers/relative_lr.py); a document sets it
+    # or `lr`, never both (settings/resolution.py), and the resolved lr is in summary.json.
+    "lr_relative": Key("float", None, "lr = lr_relative · 2/λ_max(∇²C(θ_0)), the largest Hessian eigenvalue of "
+                       "the training objective at the initial parameters (Lanczos, as the `sharpness` metric); "
+                       "absent: `lr` is used. Excludes `lr`.", minimum=0.0, exclusive_minimum=True,
+                       nullable=True, hash_neutral_default=True, batchable=True),
 }
 _BATCHED: dict[str, Key] = {
     "batch_size": _int(0, "Observations per step; 0 = all of them (full batch).", minimum=0),
@@ -318,6 +324,22 @@ BASELINES: dict[str, dict[str, Key]] = {
 
 METRICS: dict[str, Key] = {
     "top_k": _int(10, "Number of leading singular values logged for matrix problems.", minimum=1, maximum=10000),
+    # issue 17: curvature of the training objective C at every logged row (metrics/curvature.py)
+    "sharpness": Key("bool", False, "Log `sharpness`: the largest (algebraic) eigenvalue of the Hessian of C "
+                     "(loss + penalty) in all trained parameters (Lanczos on Hessian-vector products).",
+                     hash_neutral_default=True),
+    "hessian_top_k": Key("int", 0, "Log `hessian_eigenvalues`, the this many largest Hessian eigenvalues, "
+                         "descending (0: off).", minimum=0, maximum=1000, hash_neutral_default=True),
+    "hessian_trace": Key("bool", False, "Log `hessian_trace` (Hutchinson, Rademacher probes) and "
+                         "`hessian_trace_stderr`.", hash_neutral_default=True),
+    "hessian_probes": Key("int", 16, "Rademacher probes of the Hutchinson trace estimate.", minimum=2,
+                          maximum=100000, hash_neutral_default=True),
+    "batch_sharpness": Key("bool", False, "Log `batch_sharpness`: the mean over the ⌊N/B⌋ consecutive "
+                           "minibatches (storage order) of the top eigenvalue of the minibatch Hessian "
+                           "(minibatched trainers).", hash_neutral_default=True),
+    "hessian_iterations": Key("int", 64, "Lanczos steps m of every top-eigenvalue computation (capped at the "
+                              "number of parameters d; m = d is exact to rounding).", minimum=1,
+                              maximum=100000, hash_neutral_default=True),
 }
 
 #: Sections chosen by a ``kind`` key, with the default kind (None: required).

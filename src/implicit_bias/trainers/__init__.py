@@ -34,25 +34,28 @@ from implicit_bias.trainers.loop import (
 )
 from implicit_bias.trainers.optimizers import OPTIMIZERS, hyperparameters
 from implicit_bias.trainers.registry import register_trainer
+from implicit_bias.trainers.relative_lr import resolve_relative_lr
 
 __all__ = ["Carry", "Checkpoint", "OPTIMIZERS", "StepSpec", "TRAINER_INFO", "TrainerInfo", "Trajectory",
-           "host_loop", "hyperparameters", "initial_opt_state", "modified_loss_lr", "register_trainer", "train", "train_chunk",
+           "host_loop", "hyperparameters", "initial_opt_state", "modified_loss_lr", "register_trainer", "resolve_relative_lr", "train", "train_chunk",
            "train_discrete", "train_flow", "train_members", "trainer_info"]
 
 
 def train(objective: Objective, params0: Params, trainer, *, key: jax.Array,
           top_k: int = 10, on_log: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None, resume: Checkpoint | None = None,
-          on_checkpoint: Callable[[Checkpoint], None] | None = None) -> Trajectory:
+          on_checkpoint: Callable[[Checkpoint], None] | None = None, curvature=None) -> Trajectory:
     """Train ``params0`` on ``objective`` with the trainer of typed ``[trainer]`` settings
     (``settings.section_settings("trainer", table)``).
 
     ``key`` drives the sampling (minibatches, noise); ``on_log(row)`` is called after each
     logged row; ``should_stop()`` is polled between chunks (SIGINT → status ``interrupted``).
     Discrete trainers also take ``resume`` (a :class:`Checkpoint`) and ``on_checkpoint``.
+    ``curvature`` is the run's curvature metric family (``metrics.curvature_metric``), or None.
     """
     if trainer_info(trainer).is_flow:
         return train_flow(objective, params0, trainer, key=key, top_k=top_k, on_log=on_log,
-                          should_stop=should_stop)
+                          should_stop=should_stop, curvature=curvature)
     return train_discrete(objective, params0, trainer, key=key, top_k=top_k, on_log=on_log,
-                          should_stop=should_stop, resume=resume, on_checkpoint=on_checkpoint)
+                          should_stop=should_stop, resume=resume, on_checkpoint=on_checkpoint,
+                          curvature=curvature)

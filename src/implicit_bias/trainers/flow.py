@@ -74,9 +74,9 @@ def flow_interval(objective: Objective, modified: bool, solver: str, y0: Params,
 
 def train_flow(objective: Objective, params0: Params, trainer, *, key: jax.Array = None,
                top_k: int = 10, on_log: Callable[[dict[str, Any]], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Trajectory:
+               should_stop: Callable[[], bool] | None = None, curvature=None) -> Trajectory:
     """Integrate the (modified) gradient flow of typed ``[trainer]`` settings to ``t_max``, logging
-    every ``log_dt`` of flow time."""
+    every ``log_dt`` of flow time; ``curvature``: the run's curvature metric family (or None)."""
     del key  # deterministic
     modified = trainer_info(trainer).has_modified_loss
     dtype = jax.tree_util.tree_leaves(params0)[0].dtype
@@ -85,7 +85,8 @@ def train_flow(objective: Objective, params0: Params, trainer, *, key: jax.Array
     log_dt = float(trainer.log_dt) or t_max / 100 or 1.0
     n_intervals = max(1, math.ceil(t_max / log_dt - 1e-9)) if t_max > 0 else 0
     lr = getattr(trainer, "lr", None)  # modified_flow only: the η of C + (η/4)‖∇C‖²
-    logger = Logger(objective, top_k, on_log, trainer.max_time, lr=lr)
+    logger = Logger(objective, top_k, on_log, trainer.max_time, lr=lr,
+                    extra=() if curvature is None else (curvature,))
     logger.log(0, 0.0, params0)
     y, t, n_steps = params0, 0.0, 0
     status = "max_steps"

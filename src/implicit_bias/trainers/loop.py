@@ -41,6 +41,7 @@ from implicit_bias.trainers.geometry import elapsed_time
 from implicit_bias.trainers.gradients import StepSpec
 from implicit_bias.trainers.info import modified_loss_lr
 from implicit_bias.trainers.optimizers import hyperparameters
+from implicit_bias.trainers.relative_lr import resolve_relative_lr
 
 from implicit_bias.trainers.members import SingleRun, VmappedMembers, _host_ints, _stack  # noqa: E402
 from implicit_bias.trainers.records import (  # noqa: E402,F401 - re-exported: the loop's vocabulary
@@ -164,39 +165,54 @@ def host_loop(members, trainers: Sequence[Any], carry: Carry, *,
 def train_discrete(objective: Objective, params0: Params, trainer, *, key: jax.Array,
                    top_k: int = 10, on_log: Callable[[dict[str, Any]], None] | None = None,
                    should_stop: Callable[[], bool] | None = None, resume: Checkpoint | None = None,
-                   on_checkpoint: Callable[[Checkpoint], None] | None = None) -> Trajectory:
+                   on_checkpoint: Callable[[Checkpoint], None] | None = None, curvature=None) -> Trajectory:
     """Train with a discrete trainer (typed ``[trainer]`` settings), logging metrics every ``log_every`` steps.
+
+    ``curvature``: the run's curvature metric family (``metrics.curvature_metric``) or None; with
+    ``trainer.lr_relative``, the step is resolved first (``relative_lr.resolve_relative_lr``) and
+    recorded in ``trajectory.extra`` (``resolved_lr``, ``initial_sharpness``).
 
     ``resume`` continues from a checkpoint; ``on_checkpoint`` receives one every
     ``checkpoint_every`` steps (at the end of the chunk that crosses the multiple). The rules are
     those of :func:`host_loop` with one member.
     """
     dtype = jax.tree_util.tree_leaves(params0)[0].dtype
+    trainer, resolved = resolve_relative_lr(objective, params0, trainer, curvature)
     start = resume or Checkpoint(params=params0, opt_state=initial_opt_state(trainer, params0), step=0, rows=[])
     carry = Carry(params=start.params, opt_state=start.opt_state,
                   step=jnp.asarray(start.step, jnp.int64), status=jnp.asarray(RUNNING, jnp.int32),
                   status_step=jnp.asarray(-1, jnp.int64))
     run = SingleRun(objective, StepSpec.from_settings(trainer), hyperparameters(trainer, dtype), key, top_k,
-                    modified_loss_lr(trainer), dtype)
+                    modified_loss_lr(trainer), dtype, curvature)
     (trajectory,) = host_loop(run, [trainer], carry, start_rows=[start.rows], on_log=[on_log],
                               should_stop=should_stop, on_checkpoint=[on_checkpoint])
+    trajectory.extra.update(resolved)
     return trajectory
 
 
 def train_members(objectives: Sequence[Objective], params0: Sequence[Params], trainers: Sequence[Any],
                   keys: Sequence[jax.Array], *, top_k: int = 10,
-                  on_checkpoint: Sequence[Callable[[Checkpoint], None] | None] | None = None) -> list[Trajectory]:
+                  on_checkpoint: Sequence[Callable[[Checkpoint], None] | None] | None = None,
+                  curvatures: Sequence[Any] | None = None) -> list[Trajectory]:
     """Train members that share their static structure (tree structures, shapes, ``StepSpec``, steps,
     log_every) as one vmapped :func:`host_loop`; member i is trained as ``train_discrete`` would
-    train it (to rounding: XLA may vectorize across the member axis differently)."""
+    train it (to rounding: XLA may vectorize across the member axis differently). ``curvatures[i]``:
+    member i's curvature metric family (all None or none None); each ``lr_relative`` member gets its
+    own resolved step."""
     dtype = jax.tree_util.tree_leaves(params0[0])[0].dtype
     n = len(objectives)
+    curvatures = list(curvatures) if curvatures is not None else [None] * n
+    resolved = [resolve_relative_lr(o, p, t, c) for o, p, t, c in zip(objectives, params0, trainers, curvatures)]
+    trainers = [t for t, _ in resolved]
     spec = StepSpec.from_settings(trainers[0])
     metric_lrs = [modified_loss_lr(t) for t in trainers]
     members = VmappedMembers(objectives, spec, [hyperparameters(t, dtype) for t in trainers], keys, top_k,
-                             None if metric_lrs[0] is None else metric_lrs, dtype)
+                             None if metric_lrs[0] is None else metric_lrs, dtype, curvatures)
     opt_states = [initial_opt_state(t, p) for t, p in zip(trainers, params0)]
     carry = Carry(params=_stack(params0), opt_state=_stack(opt_states),
                   step=jnp.zeros(n, jnp.int64), status=jnp.full(n, RUNNING, jnp.int32),
                   status_step=jnp.full(n, -1, jnp.int64))
-    return host_loop(members, trainers, carry, on_checkpoint=on_checkpoint)
+    trajectories = host_loop(members, trainers, carry, on_checkpoint=on_checkpoint)
+    for trajectory, (_, info) in zip(trajectories, resolved):
+        trajectory.extra.update(info)
+    return trajectories

@@ -34,9 +34,10 @@ class SingleRun:
     n = 1
 
     def __init__(self, objective: Objective, spec: StepSpec, hyper: Mapping[str, Any], key: jax.Array,
-                 top_k: int, metric_lr: float | None, dtype):
+                 top_k: int, metric_lr: float | None, dtype, curvature=None):
         self.objective, self.spec, self.hyper, self.key, self.top_k = objective, spec, hyper, key, top_k
         self.dtype = dtype
+        self.extra = () if curvature is None else (curvature,)  # the run's configured metric families
         lr_dtype = jax.tree_util.tree_leaves(objective.problem.targets)[0].dtype  # as Logger converts it
         self.metric_lr = None if metric_lr is None else jnp.asarray(metric_lr, lr_dtype)
 
@@ -49,7 +50,7 @@ class SingleRun:
 
     def measure(self, params: Params) -> list[dict[str, Any]]:
         return [host_metrics(compute_metrics(self.objective, params, self.top_k, self.metric_lr,
-                                             self.spec.batch_size))]
+                                             self.spec.batch_size, self.extra))]
 
     def member(self, tree: Any, i: int) -> Any:
         return tree
@@ -59,9 +60,10 @@ class SingleRun:
 
 
 @eqx.filter_jit
-def metrics_batched(objective, params, top_k: int, lr: jax.Array | None, batch_size: int) -> dict:
-    """``compute_metrics`` of every member in one call."""
-    return jax.vmap(lambda o, p, lr: compute_metrics(o, p, top_k, lr, batch_size))(objective, params, lr)
+def metrics_batched(objective, params, top_k: int, lr: jax.Array | None, batch_size: int, extra=()) -> dict:
+    """``compute_metrics`` of every member in one call (``extra``: stacked metric families, one per member)."""
+    return jax.vmap(lambda o, p, lr, e: compute_metrics(o, p, top_k, lr, batch_size, e))(objective, params, lr,
+                                                                                         extra)
 
 
 def _member_rows(values: Mapping[str, np.ndarray], n: int) -> list[dict[str, Any]]:
@@ -84,13 +86,15 @@ class VmappedMembers:
     blow-up threshold) has the member axis; ``static_hyper`` (``nesterov``) is common."""
 
     def __init__(self, objectives: Sequence[Objective], spec: StepSpec, hypers: Sequence[Mapping[str, Any]],
-                 keys: Sequence[jax.Array], top_k: int, metric_lrs: Sequence[float] | None, dtype):
+                 keys: Sequence[jax.Array], top_k: int, metric_lrs: Sequence[float] | None, dtype,
+                 curvatures: Sequence[Any] | None = None):
         self.n, self.spec, self.top_k, self.dtype = len(objectives), spec, top_k, dtype
         self.objective = _stack(objectives)
         self.hyper = _stack([{k: h[k] for k in h if k not in STATIC_KEYS} for h in hypers])
         self.static_hyper = {k: hypers[0][k] for k in STATIC_KEYS if k in hypers[0]}
         self.key = jnp.stack(keys)
         self.metric_lr = None if metric_lrs is None else jnp.asarray(metric_lrs, dtype)
+        self.extra = () if not curvatures or curvatures[0] is None else (_stack(curvatures),)
 
     def per_member(self, values: Sequence[float]) -> jax.Array:
         return jnp.asarray(values, self.dtype)
@@ -100,7 +104,8 @@ class VmappedMembers:
                                    n_active, stop_loss, blowup, chunk_len)
 
     def measure(self, params: Params) -> list[dict[str, Any]]:
-        values = metrics_batched(self.objective, params, self.top_k, self.metric_lr, self.spec.batch_size)
+        values = metrics_batched(self.objective, params, self.top_k, self.metric_lr, self.spec.batch_size,
+                                 self.extra)
         return _member_rows(jax.device_get(values), self.n)
 
     def member(self, tree: Any, i: int) -> Any:

@@ -46,7 +46,8 @@ class Logger:
     """Collects rows of metrics, calls ``on_log`` after each, and tracks the wall-clock limit."""
 
     def __init__(self, objective: Objective, top_k: int, on_log, max_time: float,
-                 lr: float | None = None, batch_size: int = 0):
+                 lr: float | None = None, batch_size: int = 0, extra: tuple = ()):
+        self.extra = tuple(extra)
         self.objective, self.top_k, self.on_log = objective, top_k, on_log
         dtype = jax.tree_util.tree_leaves(objective.problem.targets)[0].dtype
         self.lr = None if lr is None else jnp.asarray(lr, dtype)
@@ -56,7 +57,7 @@ class Logger:
         self.max_time = max_time
 
     def log(self, step: int, t: float, params: Params) -> dict[str, Any]:
-        metrics = compute_metrics(self.objective, params, self.top_k, self.lr, self.batch_size)
+        metrics = compute_metrics(self.objective, params, self.top_k, self.lr, self.batch_size, self.extra)
         row = {"step": step, "t": t, **host_metrics(metrics)}
         self.rows.append(row)
         if self.on_log is not None:

@@ -23,6 +23,7 @@ import pandas as pd
 from implicit_bias.analysis import plots
 from implicit_bias.analysis.report.figures import (Figure, _Styles, final_figure, spectrum_evolution_figure,
                                                    spectrum_figure, trajectory_figure)
+from implicit_bias.analysis.report.sharpness import sharpness_figure
 from implicit_bias.analysis.report.selection import (Choice, Group, _distinct, _hashable, _is_number, _seed_note,
                                                      _step_column, _sweep_axes, _text, choose, make_groups,
                                                      parameter_columns, read_sweep, scalar_metrics)
@@ -198,6 +199,7 @@ def render(out: str | Path, x: str | None = None, y: str | None = None, hue: str
     figures.append(spectrum_evolution_figure(metrics, groups, step))
     if choice.y != "effective_rank" and "effective_rank" in metrics.columns:
         figures.append(trajectory_figure(metrics, groups, choice, styles, "effective_rank", step))
+    figures.append(sharpness_figure(metrics, groups, choice, styles, step))  # issue 17: sharpness vs 2/lr
     figures = [f for f in figures if f is not None]
 
     notes = list(choice.notes)
