@@ -26,8 +26,13 @@ from __future__ import annotations
 import gd_steps  # noqa: I001  (first: pins the threads before jax / numpy are imported)
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+
+# Compile cost means compiling: no persistent compilation cache (execution/compile_cache.py), which
+# would serve the first run, and the depth-4 control, from an earlier run's executables.
+os.environ["IMPLICIT_BIAS_COMPILATION_CACHE"] = "off"
 
 
 import implicit_bias as ib  # noqa: E402

@@ -26,6 +26,8 @@ os.environ.setdefault("XLA_FLAGS", XLA_FLAGS)
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# No persistent compilation cache (execution/compile_cache.py) in tests: some count compilations.
+os.environ["IMPLICIT_BIAS_COMPILATION_CACHE"] = "off"
 
 BASES: dict[str, dict[str, Any]] = {
     # 10x10 rank-2 completion with 40 observed entries, depth-2 factorization: 5 logged rows.

@@ -192,8 +192,10 @@ def run_batch(configs: Sequence[Mapping[str, Any]], *, out: str | Path | None = 
     :func:`train_batched`; everything else goes through ``run()``. Each member's run directory is
     written as ``run()`` writes it.
     """
+    from implicit_bias.execution.compile_cache import enable_compilation_cache
     from implicit_bias.execution.single import as_config, run
 
+    enable_compilation_cache()
     cfgs = [as_config(c) for c in configs]
     results: list[RunResult | None] = [None] * len(cfgs)
     run_dirs = [None if out is None else Path(out) / config_mod.run_dir_name(c) for c in cfgs]

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from implicit_bias.execution.compile_cache import enable_compilation_cache
 from implicit_bias.rundir import checkpoint
 from implicit_bias.rundir import files as store
 from implicit_bias.rundir import integrity
@@ -135,6 +136,7 @@ def run(config: Mapping[str, Any] | str | Path | None = None, *, out: str | Path
     digest = config_mod.config_hash(cfg)
     if run_dir is not None and not force and integrity.finished_summary(run_dir, digest) is not None:
         return load_run(run_dir, skipped=True)
+    enable_compilation_cache()  # a second run of the same shapes does not compile again (compile_cache.py)
     if "baseline" in cfg:
         trajectory, end_to_end, end_to_end_init, problem, _ = run_baseline(RunSettings.from_resolved(cfg))
         params = {"W": np.asarray(end_to_end)}

@@ -19,7 +19,6 @@ import jax
 
 from implicit_bias.core.models import Params
 from implicit_bias.core.objective import Objective
-from implicit_bias.trainers.flow import train_flow
 from implicit_bias.trainers.gradients import StepSpec
 from implicit_bias.trainers.info import TRAINER_INFO, TrainerInfo, modified_loss_lr, trainer_info
 from implicit_bias.trainers.loop import (
@@ -39,6 +38,14 @@ from implicit_bias.trainers.relative_lr import resolve_relative_lr
 __all__ = ["Carry", "Checkpoint", "OPTIMIZERS", "StepSpec", "TRAINER_INFO", "TrainerInfo", "Trajectory",
            "host_loop", "hyperparameters", "initial_opt_state", "modified_loss_lr", "register_trainer", "resolve_relative_lr", "train", "train_chunk",
            "train_discrete", "train_flow", "train_members", "trainer_info"]
+
+
+def train_flow(*args, **kwargs) -> Trajectory:
+    """:func:`implicit_bias.trainers.flow.train_flow`, imported on first use: diffrax (and optimistix,
+    lineax) cost a discrete run's start-up a few tenths of a second it never needs."""
+    from implicit_bias.trainers.flow import train_flow as flow
+
+    return flow(*args, **kwargs)
 
 
 def train(objective: Objective, params0: Params, trainer, *, key: jax.Array,
