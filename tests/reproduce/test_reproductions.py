@@ -49,6 +49,10 @@ EXPECTED = {
     "gunasekar-geometry": ({"own-norm-margin", "other-norms-below", "l2-direction", "mirror-lp-margin",
                             "mirror-regression-oracle", "limits-move-with-step"},
                            {"own-norm-margin", "other-norms-below"}),
+    "edge-of-stability": ({"progressive-sharpening", "hovers-at-2-over-eta", "loss-decreases-non-monotonically",
+                           "stable-below-threshold", "flow-sharpens-past"}, {"hovers-at-2-over-eta"}),
+    "catapult": ({"lazy-below-2", "catapult-between", "diverges-above-4", "phase-boundaries"},
+                 {"catapult-between", "diverges-above-4", "phase-boundaries"}),
 }
 
 

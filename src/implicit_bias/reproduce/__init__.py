@@ -48,6 +48,8 @@ MODULES = {
     "sam-flatness": "sam_flatness",
     "soudry-max-margin": "soudry_max_margin",
     "gunasekar-geometry": "gunasekar_geometry",
+    "edge-of-stability": "edge_of_stability",
+    "catapult": "catapult",
 }
 
 
