@@ -31,7 +31,8 @@ The exact asymptotes checked (t = the iteration count, w(0) = 0):
   matter). ‖w(t)‖/(ηt) → γ = 1/‖ŵ‖ (Ji & Telgarsky 2021) (``ngd-norm-rate``), and the margin gap
   γ − min_n⟨z_n, w⟩/‖w‖ decays like 1/t with the constant t·gap → ‖ŵ‖(ln α_max − Σ p_n ln α_n)/η,
   p = α/Σα (derived here from the softmax equilibrium p_n ∝ e^(−⟨z_n, b⟩) of the finite offset b of
-  w(t) = (ηt/‖ŵ‖²)ŵ + b; ``ngd-gap-one-over-t``: within 1% at T; measured 2e-4).
+  w(t) = (ηt/‖ŵ‖²)ŵ + b; ``ngd-gap-one-over-t``: within 1% on every logged row of the last decade
+  before the loss underflows to 0 in float64, status ``underflow``).
 
 Broken setting: the oracle is the ℓ∞ max-margin direction in place of the ℓ2 SVM: every claim
 that uses ŵ fails.
@@ -58,7 +59,9 @@ MINUTES = (0.5, 1.5)
 N_SAMPLES, N_FEATURES = 3, 50
 #: η of the paper (sum loss); our lr = n·η. η·‖z‖² ≈ 1 keeps the first steps from overshooting.
 ETA_SUM = 0.02
-NGD_LR = 0.1
+#: normalized GD's step: its margins grow linearly, so the exponential loss underflows to exactly 0
+#: (status ``underflow``) after a few thousand steps at this rate; every 10th step is logged.
+NGD_LR = 0.01
 
 
 def _decades(quick: bool) -> list[int]:
@@ -82,7 +85,7 @@ def configs(quick: bool) -> list[dict]:
     steps = 10 ** _decades(quick)[-1]
     out.append({"name": "ngd", "problem": _problem("exponential"), "model": {"kind": "linear"},
                 "trainer": {"kind": "normalized_gd", "lr": NGD_LR, "steps": steps, "stop_loss": 0.0,
-                            "log_every": steps // 100}})
+                            "log_every": 10}})
     return out
 
 
@@ -177,13 +180,18 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     norm_rate = ngd["norm_l2"].to_numpy() / (NGD_LR * steps) / gamma
     gap_t = (gamma - ngd["margin_l2"].to_numpy()) * steps
     predicted_gap_t = facts["ngd_constant"] / NGD_LR
+    late = steps >= steps[-1] / 10  # the last decade of the run (it ends when the loss underflows)
+    slope, _ = np.polyfit(np.log(steps[late]), np.log(gamma - ngd["margin_l2"].to_numpy()[late]), 1)
     claims.append(Claim(
-        "ngd-norm-rate", "normalized GD: ‖w(t)‖/(ηt) → γ = 1/‖ŵ‖", SOURCE, {"ratio_at_T": float(norm_rate[-1])},
+        "ngd-norm-rate", "normalized GD: ‖w(t)‖/(ηt) → γ = 1/‖ŵ‖", SOURCE,
+        {"ratio_at_T": float(norm_rate[-1]), "T": int(steps[-1]), "status": runs["ngd"].status},
         "|ratio − 1| ≤ 1e-6", bool(abs(norm_rate[-1] - 1) <= 1e-6)))
+    deviation = float(np.max(np.abs(gap_t[late] / predicted_gap_t - 1)))
     claims.append(Claim(
-        "ngd-gap-one-over-t", "normalized GD: t·(γ − margin) → ‖ŵ‖(ln α_max − Σ p ln α)/η", SOURCE,
-        {"t_gap_at_T": float(gap_t[-1]), "predicted": predicted_gap_t},
-        "within 1% of the prediction", bool(abs(gap_t[-1] / predicted_gap_t - 1) <= 0.01)))
+        "ngd-gap-one-over-t", "normalized GD: t·(γ − margin) → ‖ŵ‖(ln α_max − Σ p ln α)/η, a 1/t decay", SOURCE,
+        {"t_gap_at_T": float(gap_t[-1]), "predicted": predicted_gap_t, "max_deviation_last_decade": deviation,
+         "fitted_slope_last_decade": float(slope)},
+        "within 1% of the prediction on every row of the last decade", bool(deviation <= 0.01)))
     return claims, [_figure(series, steps, gap_t, predicted_gap_t)]
 
 
