@@ -68,3 +68,24 @@ class Model(eqx.Module):
     def predict(self, params: Params, problem) -> jax.Array:
         """The predictions the loss compares with the targets: 𝒜(W(θ))."""
         return problem.measure(self.end_to_end(params))
+
+
+class FactorProduct(Model):
+    """A product of N factors W_N ⋯ W_1 (parameters ``W1`` … ``WN``), reshaped to the end-to-end
+    shape: the shared algebra of ``deep_matrix`` and ``deep_linear``. Subclasses give ``depth``."""
+
+    @property
+    def depth(self) -> int:
+        raise NotImplementedError
+
+    def factors(self, params):
+        return [params[f"W{j}"] for j in range(1, self.depth + 1)]
+
+    def end_to_end(self, params):
+        W = params["W1"]
+        for j in range(2, self.depth + 1):
+            W = matmul(params[f"W{j}"], W)
+        return W.reshape(self.shape)
+
+    def homogeneity_order(self) -> int:
+        return self.depth

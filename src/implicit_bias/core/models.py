@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from implicit_bias.settings.typed import SectionSettings
 
-from implicit_bias.core.model_base import Model, Params, matmul  # noqa: F401 - re-exported
+from implicit_bias.core.model_base import FactorProduct, Model, Params, matmul  # noqa: F401 - re-exported
 from implicit_bias.core.vector_models import VECTOR_MODEL_KINDS, make_vector_model
 
 
@@ -33,7 +33,7 @@ class Linear(Model):
         return 1
 
 
-class DeepMatrix(Model):
+class DeepMatrix(FactorProduct):
     """W = W_N ⋯ W_1, a depth-N linear network (Arora et al. 2019, "Implicit regularization in
     deep matrix factorization"). A vector problem of dimension d is the 1×d case.
 
@@ -46,17 +46,6 @@ class DeepMatrix(Model):
     def depth(self) -> int:
         return len(self.dims) - 1
 
-    def factors(self, params):
-        return [params[f"W{j}"] for j in range(1, self.depth + 1)]
-
-    def end_to_end(self, params):
-        W = params["W1"]
-        for j in range(2, self.depth + 1):
-            W = matmul(params[f"W{j}"], W)
-        return W.reshape(self.shape)
-
-    def homogeneity_order(self) -> int:
-        return self.depth
 
     def init(self, key, model, dtype):
         scale, kind = model.init_scale, model.init

@@ -18,10 +18,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from implicit_bias.core.model_base import Model, matmul
+from implicit_bias.core.model_base import FactorProduct, Model
 
 
-class DeepLinear(Model):
+class DeepLinear(FactorProduct):
     """A deep fully connected linear network with a scalar output, f(x) = W_N ⋯ W_1 x, so that
 
         β = (W_N ⋯ W_1)ᵀ ∈ ℝ^d,   W_1 ∈ ℝ^{h_1×d}, W_j ∈ ℝ^{h_j×h_{j−1}}, W_N ∈ ℝ^{1×h_{N−1}},
@@ -49,17 +49,6 @@ class DeepLinear(Model):
         return {f"W{j}": model.init_scale * jax.random.normal(k, (self.dims[j], self.dims[j - 1]), dtype)
                 for j, k in enumerate(keys, start=1)}
 
-    def factors(self, params):
-        return [params[f"W{j}"] for j in range(1, self.depth + 1)]
-
-    def end_to_end(self, params):
-        W = params["W1"]
-        for j in range(2, self.depth + 1):
-            W = matmul(params[f"W{j}"], W)
-        return W.reshape(self.shape)
-
-    def homogeneity_order(self) -> int:
-        return self.depth
 
 
 class LinearConv(Model):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -65,16 +65,14 @@ def _facets(groups: list[Group], hue: str | None) -> list[tuple[str, list[Group]
     return [(f"{hue}={_text(v)}", facets[v]) for v in _sorted(facets)]
 
 
-def trajectory_figure(metrics: pd.DataFrame, groups: list[Group], choice: Choice, styles: _Styles,
-                      metric: str, step: str) -> Figure | None:
-    """``metric`` against ``step`` for each group: median over seeds, min–max band."""
-    if metric not in metrics.columns or metrics.empty:
-        return None
+def band_panels(metrics: pd.DataFrame, groups: list[Group], choice: Choice, styles: _Styles, metric: str,
+                step: str, extra_lines: Callable[[Group, str, Any, np.ndarray], list] | None = None) -> list:
+    """One panel per facet (``choice.hue``; at most ``MAX_FACETS``): for each group, ``metric``
+    against ``step`` as the median over its seeds with a min–max band, followed by
+    ``extra_lines(group, label, color, x)`` (e.g. a threshold in the group's color)."""
     by_run = {run_dir: frame for run_dir, frame in metrics.groupby("run_dir", sort=False)}
-    facets = _facets(groups, choice.hue)
-    truncated = len(facets) > MAX_FACETS
     panels = []
-    for facet_title, facet_groups in facets[:MAX_FACETS]:
+    for facet_title, facet_groups in _facets(groups, choice.hue)[:MAX_FACETS]:
         panel = plots.Panel(facet_title)
         for i, group in enumerate(facet_groups):
             curves = [(by_run[r][step].to_numpy(), by_run[r][metric].to_numpy(dtype=float))
@@ -84,11 +82,23 @@ def trajectory_figure(metrics: pd.DataFrame, groups: list[Group], choice: Choice
                 continue
             color, linestyle = styles.group_style(group, i)
             several = len(curves) > 1
-            panel.lines.append(plots.Line(group.label([choice.hue]), x, mid, lo if several else None,
-                                          hi if several else None, color=color, linestyle=linestyle,
-                                          marker="o" if len(x) == 1 else None))
+            label = group.label([choice.hue])
+            panel.lines.append(plots.Line(label, x, mid, lo if several else None, hi if several else None,
+                                          color=color, linestyle=linestyle, marker="o" if len(x) == 1 else None))
+            if extra_lines is not None:
+                panel.lines += extra_lines(group, label, color, x)
         if panel.lines:
             panels.append(panel)
+    return panels
+
+
+def trajectory_figure(metrics: pd.DataFrame, groups: list[Group], choice: Choice, styles: _Styles,
+                      metric: str, step: str) -> Figure | None:
+    """``metric`` against ``step`` for each group: median over seeds, min–max band."""
+    if metric not in metrics.columns or metrics.empty:
+        return None
+    truncated = len(_facets(groups, choice.hue)) > MAX_FACETS
+    panels = band_panels(metrics, groups, choice, styles, metric, step)
     if not panels:
         return None
     name = plots.metric_label(metric)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from implicit_bias.analysis import plots
-from implicit_bias.analysis.report.figures import Figure, _Styles, _facets
-from implicit_bias.analysis.report.selection import Choice, Group, _seed_note, band
+from implicit_bias.analysis.report.figures import Figure, _Styles, band_panels
+from implicit_bias.analysis.report.selection import Choice, Group, _seed_note
 
 __all__ = ["run_lr", "sharpness_figure"]
 
@@ -38,28 +38,16 @@ def sharpness_figure(metrics: pd.DataFrame, groups: list[Group], choice: Choice,
     color, 2/η of the group (the median over its seeds); None when the column was not logged."""
     if "sharpness" not in metrics.columns or metrics.empty or metrics["sharpness"].isna().all():
         return None
-    by_run = {run_dir: frame for run_dir, frame in metrics.groupby("run_dir", sort=False)}
-    panels = []
-    for facet_title, facet_groups in _facets(groups, choice.hue)[:12]:
-        panel = plots.Panel(facet_title)
-        for i, group in enumerate(facet_groups):
-            curves = [(by_run[r][step].to_numpy(), by_run[r]["sharpness"].to_numpy(dtype=float))
-                      for r in group.runs["run_dir"] if r in by_run]
-            x, mid, lo, hi = band(curves)
-            if not len(x):
-                continue
-            color, linestyle = styles.group_style(group, i)
-            several = len(curves) > 1
-            label = group.label([choice.hue])
-            panel.lines.append(plots.Line(label, x, mid, lo if several else None, hi if several else None,
-                                          color=color, linestyle=linestyle))
-            lrs = [lr for lr in (run_lr(run) for _, run in group.runs.iterrows()) if lr is not None]
-            if lrs:
-                threshold = 2.0 / float(np.median(lrs))
-                panel.lines.append(plots.Line(f"2/lr, {label}", np.array([x[0], x[-1]]),
-                                              np.array([threshold, threshold]), color=color, linestyle=":"))
-        if panel.lines:
-            panels.append(panel)
+
+    def threshold(group: Group, label: str, color, x: np.ndarray) -> list:
+        lrs = [lr for lr in (run_lr(run) for _, run in group.runs.iterrows()) if lr is not None]
+        if not lrs:
+            return []
+        value = 2.0 / float(np.median(lrs))
+        return [plots.Line(f"2/lr, {label}", np.array([x[0], x[-1]]), np.array([value, value]), color=color,
+                           linestyle=":")]
+
+    panels = band_panels(metrics, groups, choice, styles, "sharpness", step, extra_lines=threshold)
     if not panels:
         return None
     png = plots.band_figure(panels, title="Sharpness against 2/lr", xlabel=step, ylabel="sharpness λ_max(∇²C)",
