@@ -457,3 +457,25 @@ def test_explain_of_a_linear_conv_run_adds_the_fourier_direction(tmp_path, toy_c
     assert sorted(r["norm"] for r in rows) == sorted(mm.NORMS)
     assert all(r["ratio"] <= 1 + 1e-9 for r in rows)
     assert [r["angle"] for r in rows] == sorted(r["angle"] for r in rows)
+
+
+def test_explain_says_when_two_oracles_are_the_same_direction(tmp_path):
+    """With n = d points in general position and all margins tight, the ℓ2 SVM and the ℓ∞ optimum can be
+    the same vertex: explain must say that the ranking between them means nothing (and not say it
+    for distinct directions)."""
+    from implicit_bias.analysis.explain_margin import margin_report
+    from implicit_bias.rundir import files as store
+
+    X = np.eye(2)  # ŵ = (1, 1) for every norm: each constraint w_i ≥ 1 is tight at the optimum
+    y = np.ones(2)
+    store.write_npz(tmp_path / "problem.npz", {"X": X, "y": y})
+    report = margin_report(tmp_path, np.array([1.0, 1.0]), "linear")
+    assert set(report["same_direction_as_closest"]) == {"max_margin_l1", "max_margin_l2", "max_margin_linf"} - {
+        report["ranking"][0]["baseline"]}
+    assert "the oracles coincide" in report["verdict"]
+    other = tmp_path / "other"
+    other.mkdir()
+    X = np.random.default_rng(0).normal(size=(3, 6))  # its three oracles are 19°, 25° and 40° apart
+    store.write_npz(other / "problem.npz", {"X": X, "y": np.array([1.0, -1.0, 1.0])})
+    distinct = margin_report(other, np.ones(6), "linear")
+    assert distinct["same_direction_as_closest"] == [] and "coincide" not in distinct["verdict"]

@@ -50,6 +50,10 @@ def accuracy(X, y, beta) -> float:
     return float(np.mean(np.asarray(y).ravel() * (np.asarray(X) @ np.asarray(beta).ravel()) > 0))
 
 
+#: two max-margin directions at most this angle (radians) apart are reported as the same one
+SAME_DIRECTION = 1e-6
+
+
 def rank_directions(X, y, beta, directions: Mapping[str, np.ndarray], X_test=None, y_test=None) -> list[dict]:
     """One row per max-margin direction ŵ_p (``directions[norm]``), sorted by the angle to β (pure)."""
     rows = []
@@ -95,14 +99,19 @@ def margin_report(run_dir: str | Path, beta, model_kind: str | None) -> dict[str
     directions = {norm: _cached_direction(run_dir, norm, X, y) for norm in applicable_norms(model_kind)}
     rows = rank_directions(X, y, beta, directions, X_test, y_test)
     best = rows[0]
+    # on small data two geometries can share one optimal vertex (e.g. the ℓ2 SVM with d support
+    # vectors is also the ℓ∞ optimum): then the ranking between them says nothing, and we say so
+    same = [r["baseline"] for r in rows[1:] if mm.angle(directions[best["norm"]], directions[r["norm"]]) <= SAME_DIRECTION]
     verdict = (f"direction closest to {best['baseline']} (the {best['criterion']}): angle {best['angle']:.2e} rad, "
                f"normalized margin {best['margin']:.4g} of the oracle's {best['max_margin']:.4g}"
+               + (f" — {', '.join(same)} is the same direction on this data (the oracles coincide), so "
+                  "this ranking does not tell those geometries apart" if same else "")
                + (f"; next {rows[1]['baseline']} at {rows[1]['angle']:.2e} rad" if len(rows) > 1 else ""))
     trained = {"accuracy": accuracy(X, y, beta),
                "test_accuracy": accuracy(X_test, y_test, beta) if X_test is not None else float("nan"),
                "criteria": {f"margin_{norm}": mm.normalized_margin(X, y, beta, norm) for norm in directions}}
     return {"run": str(run_dir), "task": "classification", "verdict": verdict, "trained": trained,
-            "ranking": rows, "conventions": CONVENTIONS}
+            "ranking": rows, "same_direction_as_closest": same, "conventions": CONVENTIONS}
 
 
 def format_margin_table(report: Mapping[str, Any]) -> str:
