@@ -54,7 +54,7 @@ EXPECTED = {
     "catapult": ({"lazy-below-2", "catapult-between", "diverges-above-4", "phase-boundaries"},
                  {"catapult-between", "diverges-above-4", "phase-boundaries"}),
     "adam-linf-margin": ({"adam-linf-margin", "sign-linf-margin", "adam-l2-below", "gd-opposite", "linf-gap-rate",
-                          "eps-drifts-to-l2"}, {"adam-linf-margin", "adam-l2-below", "linf-gap-rate"}),
+                          "eps-drifts-to-l2"}, {"adam-linf-margin", "gd-opposite", "linf-gap-rate", "eps-drifts-to-l2"}),
 }
 
 
