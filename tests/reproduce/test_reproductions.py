@@ -53,6 +53,8 @@ EXPECTED = {
                            "stable-below-threshold", "flow-sharpens-past"}, {"hovers-at-2-over-eta"}),
     "catapult": ({"lazy-below-2", "catapult-between", "diverges-above-4", "phase-boundaries"},
                  {"catapult-between", "diverges-above-4", "phase-boundaries"}),
+    "adam-linf-margin": ({"adam-linf-margin", "sign-linf-margin", "adam-l2-below", "gd-opposite", "linf-gap-rate",
+                          "eps-drifts-to-l2"}, {"adam-linf-margin", "gd-opposite", "linf-gap-rate", "eps-drifts-to-l2"}),
 }
 
 
