@@ -47,7 +47,7 @@ CLAIM = ("The uv model is lazy for ηλ₀ < 2, catapults to a flatter minimum (
          "and diverges for ηλ₀ > 4.")
 SOURCE = ("Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari 2020, 'The large learning rate phase of deep "
           "learning: the catapult mechanism'")
-MINUTES = (0.5, 1.0)
+MINUTES = (0.5, 12.0)
 
 #: ηλ₀ of each run
 GRID = (1.0, 1.5, 1.8, 2.2, 2.6, 3.0, 3.4, 3.8, 4.2, 4.6, 5.0)

@@ -50,7 +50,7 @@ CLAIM = ("Steepest descent in ℓ1/ℓ2/ℓ∞ converges to its own norm's max-m
          "regression limit is step-size free, steepest descent's and AdaGrad's are not.")
 SOURCE = ("Gunasekar, Lee, Soudry & Srebro 2018, 'Characterizing implicit bias in terms of optimization "
           "geometry'; Sun, Ahn, Thrampoulidis & Azizan 2022, 'Mirror descent maximizes generalized margin'")
-MINUTES = (0.5, 1.0)
+MINUTES = (0.3, 1.7)
 
 NORMS = ("l1", "l2", "linf")
 L2_ANGLE_TOL = 0.5  # degrees
