@@ -54,7 +54,7 @@ CLAIM = ("GD on separable data converges in direction to the ℓ2 max-margin SVM
 SOURCE = ("Soudry, Hoffer, Nacson, Gunasekar & Srebro 2018, 'The implicit bias of gradient descent on "
           "separable data'; Nacson et al. 2019, 'Convergence of gradient descent on separable data'; "
           "Ji & Telgarsky 2021, 'Characterizing the implicit bias via a primal-dual analysis'")
-MINUTES = (0.5, 1.5)
+MINUTES = (0.5, 0.5)
 
 N_SAMPLES, N_FEATURES = 3, 50
 #: η of the paper (sum loss); our lr = n·η. η·‖z‖² ≈ 1 keeps the first steps from overshooting.
