@@ -53,6 +53,10 @@ EXPECTED = {
                            "stable-below-threshold", "flow-sharpens-past"}, {"hovers-at-2-over-eta"}),
     "catapult": ({"lazy-below-2", "catapult-between", "diverges-above-4", "phase-boundaries"},
                  {"catapult-between", "diverges-above-4", "phase-boundaries"}),
+    "spectral-bias": ({"kernel-closed-form", "grid-aliasing", "bias-kernel", "times-1-over-mu", "ratio-constant",
+                       "slope", "odd-not-learned", "bias-learns-odd", "width-lazy"},
+                      {"bias-kernel", "times-1-over-mu", "ratio-constant", "slope", "odd-not-learned",
+                       "bias-learns-odd", "width-lazy"}),
 }
 
 
