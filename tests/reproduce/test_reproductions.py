@@ -55,6 +55,10 @@ EXPECTED = {
                  {"catapult-between", "diverges-above-4", "phase-boundaries"}),
     "adam-linf-margin": ({"adam-linf-margin", "sign-linf-margin", "adam-l2-below", "gd-opposite", "linf-gap-rate",
                           "eps-drifts-to-l2"}, {"adam-linf-margin", "gd-opposite", "linf-gap-rate", "eps-drifts-to-l2"}),
+    "spectral-bias": ({"kernel-closed-form", "grid-aliasing", "bias-kernel", "times-1-over-mu", "ratio-constant",
+                       "slope", "odd-not-learned", "bias-learns-odd", "width-lazy"},
+                      {"bias-kernel", "times-1-over-mu", "ratio-constant", "slope", "odd-not-learned",
+                       "bias-learns-odd", "width-lazy"}),
 }
 
 

@@ -130,6 +130,14 @@ class LeastSquares(Problem):
         return out
 
 
+class CircleRegression(LeastSquares):
+    """``function_regression`` on ``domain = "circle"``: rows of X are x_i = (cos θ_i, sin θ_i),
+    θ_i = 2πi/n (core/functions.py). The same data and loss as :class:`LeastSquares`; the class
+    marks the equispaced circle grid statically, so that metrics defined on it (the residual's DFT,
+    ``metrics/residual_spectrum.py``) can decide whether they apply from the objective's structure.
+    A minibatch (``take``) is no longer the grid and is a plain :class:`LeastSquares`."""
+
+
 class MatrixCompletion(Problem):
     """Observed entries W*[rows_i, cols_i] (+ noise); stores indices, never a dense mask."""
 
@@ -285,7 +293,8 @@ _GENERATORS = {
     "matrix_completion": _matrix_completion,
     "matrix_sensing": _matrix_sensing,
     "razin_2x2": _razin_2x2,
-    "function_regression": lambda problem, key: function_regression_problem(problem, key, LeastSquares),
+    "function_regression": lambda problem, key: function_regression_problem(
+        problem, key, CircleRegression if problem.domain == "circle" else LeastSquares),
 }
 
 

@@ -29,7 +29,9 @@ Columns (documented in docs/run-directory.md):
   2018: zero at a balanced init and conserved by gradient flow),
 - classification problems (:mod:`~implicit_bias.metrics.classification`): ``accuracy``,
   ``test_accuracy``, ``margin_l1``, ``margin_l2``, ``margin_linf`` = min_i y_i⟨x_i, β⟩/‖β‖_p,
-  ``margin_fourier`` (circular convolutional models) and ``norm_l2`` = ‖β‖₂.
+  ``margin_fourier`` (circular convolutional models) and ``norm_l2`` = ‖β‖₂,
+- function_regression on the circle (:mod:`~implicit_bias.metrics.residual_spectrum`):
+  ``residual_spectrum`` = |DFT(f(x_i) − y_i)_k|/√n for k = 0 … ⌊n/2⌋.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ COLUMN_ORDER = ("loss", "test_error", "test_mse_all_entries", "test_loss", "para
 #: the curvature columns (issue 17, metrics/curvature.py), after the historical ones.
 COLUMN_ORDER = COLUMN_ORDER + ("sharpness", "hessian_eigenvalues", "hessian_trace", "hessian_trace_stderr",
                                "batch_sharpness")
+#: the residual's DFT on the circle (issue 17, metrics/residual_spectrum.py).
+COLUMN_ORDER = COLUMN_ORDER + ("residual_spectrum",)
 
 
 def column_rank(name: str) -> tuple[int, str]:

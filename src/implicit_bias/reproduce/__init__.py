@@ -51,6 +51,7 @@ MODULES = {
     "edge-of-stability": "edge_of_stability",
     "catapult": "catapult",
     "adam-linf-margin": "adam_linf_margin",
+    "spectral-bias": "spectral_bias",
 }
 
 
