@@ -1,5 +1,6 @@
 """spectral-bias (Rahaman, Baratin, Arpit, Draxler, Lin, Hamprecht, Bengio & Courville 2019; Basri,
-Jacobs, Kasten & Kritchman 2019; Ronen, Jacobs, Kasten & Kritchman 2019): a wide two-layer ReLU
+Jacobs, Kasten & Kritchman 2019 — the "Ronen et al. 2019" of some citations is this paper, by Ronen
+Basri et al.): a wide two-layer ReLU
 network fit by gradient descent to a sum of sinusoids on the circle learns frequency k in a time
 proportional to 1/λ_k, λ_k the k-th eigenvalue of its neural tangent kernel — low frequencies
 first, and frequencies with λ_k = 0 not at all.
@@ -113,7 +114,7 @@ CLAIM = ("A wide two-layer ReLU net on the circle learns frequency k at time ≈
          "(∝ k^-2); bias-free it never learns odd k ≥ 3 (λ_k = 0), with biases it does.")
 SOURCE = ("Rahaman, Baratin, Arpit, Draxler, Lin, Hamprecht, Bengio & Courville 2019, 'On the spectral bias of "
           "neural networks'; Basri, Jacobs, Kasten & Kritchman 2019, 'The convergence rate of neural networks for "
-          "learned functions of different frequencies'; Ronen, Jacobs, Kasten & Kritchman 2019")
+          "learned functions of different frequencies'")
 MINUTES = (1.0, 2.5)
 
 N_SAMPLES = 64
