@@ -50,6 +50,7 @@ MODULES = {
     "gunasekar-geometry": "gunasekar_geometry",
     "edge-of-stability": "edge_of_stability",
     "catapult": "catapult",
+    "linear-conv-fourier": "linear_conv_fourier",
 }
 
 
