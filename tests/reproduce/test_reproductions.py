@@ -54,7 +54,8 @@ EXPECTED = {
     "catapult": ({"lazy-below-2", "catapult-between", "diverges-above-4", "phase-boundaries"},
                  {"catapult-between", "diverges-above-4", "phase-boundaries"}),
     "linear-conv-fourier": ({"data-design", "conv-fourier-margin", "conv-log-rate", "conv-far-from-l2",
-                             "deep-linear-l2", "depth3-sparser"}, {"conv-fourier-margin", "conv-far-from-l2"}),
+                             "deep-linear-l2", "depth3-sparser"},
+                            {"conv-fourier-margin", "conv-log-rate", "conv-far-from-l2", "depth3-sparser"}),
 }
 
 
