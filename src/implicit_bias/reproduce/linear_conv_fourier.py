@@ -28,8 +28,9 @@ the same oracle (its margin ratio) and for sparsity (the fraction of ‖Fβ‖�
 
 Claims (margin ratios r_F = γ_F(β)/γ_F*, γ_F(β) = min_n⟨z_n, β⟩/‖Fβ‖₁ the ``margin_fourier`` column,
 γ_F* = 1/‖Fŵ_F‖₁; r_2 likewise in ℓ2; every seed):
-- ``conv-fourier-margin``: linear_conv at depth 2 and 3 end with r_F ≥ 0.93 (quick, T = 10⁵) / 0.95
-  (full, T = 10⁶), far above the ℓ2 SVM's own r_F, and r_F increases over every decade of t.
+- ``conv-fourier-margin``: linear_conv at depth 2 and 3 end with r_F ≥ 0.93 (T = 10⁵ quick, 10⁶ full;
+  at the measured 1/ln t rate the depth-2 gap is still 4–6% at 10⁶, so no tighter floor is honest),
+  at least 0.25 above the ℓ2 SVM's own r_F (0.61–0.68), and r_F increases over every decade of t.
 - ``conv-log-rate``: the gap 1 − r_F of depth 2 decays like 1/ln t or faster: 1/gap is linear in
   ln t, so its slope d(1/gap)/d ln t over the last decade is ≥ 0.8 × the slope over the decade
   10³–10⁴ (a gap converging to a positive limit would make the slope fall toward 0).
@@ -64,12 +65,14 @@ CLAIM = ("GD on a circular linear convolutional network converges to the Fourier
          "sparser in Fourier at depth 3; a fully connected deep linear network goes to the ℓ2 SVM.")
 SOURCE = ("Gunasekar, Lee, Soudry & Srebro 2018, 'Implicit bias of gradient descent on linear convolutional "
           "networks'; Ji & Telgarsky 2019, 'Gradient descent aligns the layers of deep linear networks'")
-MINUTES = (0.8, 6.0)
+MINUTES = (1.0, 8.0)
 
 D, K = 16, 2
 SEEDS = (0, 1, 2)
 DEPTHS = (2, 3)
 LR = 0.5
+#: a row every 10³ steps, so every decade from 10³ on has logged rows (the rate fits use them)
+LOG_EVERY = 1000
 INIT_SCALE = 0.1
 PROBLEM = {"kind": "separable_classification", "n_samples": 6, "n_features": D, "n_test": 0, "margin": 2.0,
            "loss": "exponential", "teacher": "fourier", "teacher_frequency": K}
@@ -97,7 +100,7 @@ def configs(quick: bool) -> list[dict]:
                 out.append({"name": f"{family}{depth}-s{seed}", "seed": seed, "problem": PROBLEM,
                             "model": _model(family, depth),
                             "trainer": {"kind": "gd", "lr": LR, "steps": steps, "stop_loss": 0.0,
-                                        "log_every": steps // 200}})
+                                        "log_every": LOG_EVERY}})
     return out
 
 
@@ -181,7 +184,7 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     design = {seed: numbers[seed]["design"] for seed in SEEDS}
     conv = [f"conv{d}" for d in DEPTHS]
     fc = [f"fc{d}" for d in DEPTHS]
-    floor = 0.93 if quick else 0.95
+    floor = 0.93
 
     def increasing(values) -> bool:
         values = np.asarray(values, float)
@@ -201,8 +204,9 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
               "Fourier margin rises over every decade of t", SOURCE,
               {f"s{s}": {n: {"end": m[s][n]["fourier_ratio"], "by_decade": m[s][n]["fourier_ratio_by_decade"]}
                          for n in conv} for s in SEEDS},
-              f"end ratio ≥ {floor} and increasing over the decades, every seed",
+              f"end ratio ≥ {floor}, ≥ the ℓ2 SVM's own ratio + 0.25, and increasing over the decades, every seed",
               all(m[s][n]["fourier_ratio"] >= floor and increasing(m[s][n]["fourier_ratio_by_decade"])
+                  and m[s][n]["fourier_ratio"] >= design[s]["svm_fourier_ratio"] + 0.25
                   for s in SEEDS for n in conv)),
         Claim("conv-log-rate", "depth 2: the Fourier margin gap decays like 1/ln t or faster (1/gap linear in ln t)",
               SOURCE, {f"s{s}": m[s]["conv2"]["inverse_gap_slopes"] for s in SEEDS},
@@ -269,6 +273,9 @@ def _figure(runs: dict, numbers: dict, quick: bool) -> Figure:
                           label=name if s == SEEDS[0] else None)
         right.scatter(1.0, numbers[s]["design"]["svm_fourier_ratio"], marker="x", color="k",
                       label="ℓ2 SVM" if s == SEEDS[0] else None)
+        wf, Z = numbers[s]["oracles"]["fourier_l1"], numbers[s]["Z"]
+        right.scatter((Z @ wf).min() / np.linalg.norm(wf) / numbers[s]["gamma_2"], 1.0, marker="+", s=80,
+                      color="k", label="Fourier-ℓ1 oracle" if s == SEEDS[0] else None)
     right.axhline(1.0, color="0.6", ls=":", lw=1)
     right.axvline(1.0, color="0.6", ls=":", lw=1)
     right.set(xlabel="γ_2(β)/γ_2*  (ℓ2 margin ratio)", ylabel="γ_F(β)/γ_F*  (Fourier-ℓ1 margin ratio)",
