@@ -59,6 +59,9 @@ EXPECTED = {
                        "slope", "odd-not-learned", "bias-learns-odd", "width-lazy"},
                       {"bias-kernel", "times-1-over-mu", "ratio-constant", "slope", "odd-not-learned",
                        "bias-learns-odd", "width-lazy"}),
+    "linear-conv-fourier": ({"data-design", "conv-fourier-margin", "conv-log-rate", "conv-far-from-l2",
+                             "deep-linear-l2", "depth3-sparser"},
+                            {"conv-fourier-margin", "conv-log-rate", "conv-far-from-l2", "depth3-sparser"}),
 }
 
 

@@ -111,12 +111,28 @@ def _margin_samples(rng: np.random.Generator, n: int, teacher: np.ndarray, margi
     return g + np.outer(z, teacher)
 
 
+def fourier_teacher(d: int, frequency: int, rng: np.random.Generator) -> np.ndarray:
+    """The unit teacher w*_j ∝ cos(2π k j/d + φ), j = 0 … d−1, φ uniform on [0, 2π) (one draw of ``rng``):
+    a single real Fourier mode, so its unitary DFT is supported on the frequencies {k, d − k}.
+    At k = 0 (and k = d/2 for even d) the mode is real, cos φ only sets its sign: φ is then 0."""
+    if not 0 <= frequency <= d // 2:
+        raise ConfigError("problem.teacher_frequency", f"must be in 0 … n_features/2 = {d // 2}, got {frequency}")
+    phase = rng.uniform(0.0, 2 * np.pi)
+    if 2 * frequency % d == 0:
+        phase = 0.0
+    w = np.cos(2 * np.pi * frequency * np.arange(d) / d + phase)
+    return w / np.linalg.norm(w)
+
+
 def separable_classification_problem(problem: SectionSettings, key: jax.Array) -> BinaryClassification:
     """The ``separable_classification`` data (module docstring), deterministic in the problem key."""
     rng = _numpy_rng(key)
     d = problem.n_features
-    teacher = rng.standard_normal(d)
-    teacher /= np.linalg.norm(teacher)
+    if problem.teacher == "fourier":
+        teacher = fourier_teacher(d, problem.teacher_frequency, rng)
+    else:
+        teacher = rng.standard_normal(d)
+        teacher /= np.linalg.norm(teacher)
     X = _margin_samples(rng, problem.n_samples, teacher, problem.margin)
     y = np.sign(X @ teacher)
     flipped = rng.permutation(problem.n_samples)[: int(round(problem.flip * problem.n_samples))]

@@ -52,6 +52,7 @@ MODULES = {
     "catapult": "catapult",
     "adam-linf-margin": "adam_linf_margin",
     "spectral-bias": "spectral_bias",
+    "linear-conv-fourier": "linear_conv_fourier",
 }
 
 

@@ -32,6 +32,20 @@ def _labels_stay_pm1(resolved: Table) -> None:
                           "does not apply (use problem.flip for label noise)")
 
 
+def _separable_check(resolved: Table) -> None:
+    """``separable_classification``: labels ±1, and ``teacher_frequency`` exactly with ``teacher = "fourier"``."""
+    _labels_stay_pm1(resolved)
+    problem = resolved["problem"]
+    frequency, fourier = problem.get("teacher_frequency"), problem.get("teacher", "gaussian") == "fourier"
+    if fourier and frequency is None:
+        raise ConfigError("problem.teacher_frequency", 'teacher = "fourier" needs the frequency k of its mode')
+    if not fourier and frequency is not None:
+        raise ConfigError("problem.teacher_frequency", 'only with teacher = "fourier" (a gaussian teacher has none)')
+    if fourier and frequency > problem["n_features"] // 2:
+        raise ConfigError("problem.teacher_frequency", f"must be at most n_features/2 = {problem['n_features'] // 2} "
+                          f"(frequencies k and d − k are the same real mode), got {frequency}")
+
+
 def _dataset_check(resolved: Table) -> None:
     """``task``, ``classes`` and ``loss`` of a ``dataset`` (classification: docs/config.md)."""
     problem = resolved["problem"]
@@ -125,6 +139,6 @@ PROBLEM_RECORDS["dataset"] = replace(PROBLEM_RECORDS["dataset"], check=_dataset_
 
 describe_problem(ProblemRecord(
     "separable_classification", shape=lambda p: (p["n_features"],), n_observations=lambda p: p["n_samples"],
-    has_inputs=True, held_out=lambda p: p["n_test"] > 0, classification=True, check=_labels_stay_pm1,
+    has_inputs=True, held_out=lambda p: p["n_test"] > 0, classification=True, check=_separable_check,
     data_size=lambda p: ("n_test" if p["n_test"] > p["n_samples"] else "n_samples",
                          (p["n_samples"] + p["n_test"]) * p["n_features"])))

@@ -99,6 +99,10 @@ PROBLEMS: dict[str, dict[str, Key]] = {
         "flip": _float(0.0, "Fraction of training labels flipped.", minimum=0.0, maximum=1.0),
         "loss": _choice("logistic", "Mean of log(1 + e^{−yf}), e^{−yf} or ½(f − y)².", "logistic", "exponential",
                         "half_mse"),
+        "teacher": _later_choice("gaussian", "gaussian: w* uniform on the sphere; fourier: w* ∝ cos(2πkj/d + φ), "
+                                 "one real Fourier mode k = `teacher_frequency`, φ uniform.", "gaussian", "fourier"),
+        "teacher_frequency": Key("int", None, "teacher = fourier (required there, refused otherwise): the frequency "
+                                 "k, 0 ≤ k ≤ n_features/2.", minimum=0, nullable=True, hash_neutral_default=True),
     },
     "function_regression": {
         "domain": _choice("interval", "interval: x_i = −1 + 2i/(n−1), X ∈ ℝ^{n×1}; circle: θ_i = 2πi/n, "
