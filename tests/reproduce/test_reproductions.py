@@ -53,6 +53,9 @@ EXPECTED = {
                            "stable-below-threshold", "flow-sharpens-past"}, {"hovers-at-2-over-eta"}),
     "catapult": ({"lazy-below-2", "catapult-between", "diverges-above-4", "phase-boundaries"},
                  {"catapult-between", "diverges-above-4", "phase-boundaries"}),
+    "sharpness-deep-linear": ({"converges", "between-bound-and-2-over-eta", "no-convergence-below-bound",
+                               "small-init-attains-flow-minimizer", "larger-step-flatter", "larger-init-sharper"},
+                              {"converges", "small-init-attains-flow-minimizer", "larger-step-flatter"}),
 }
 
 

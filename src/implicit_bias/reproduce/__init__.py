@@ -50,6 +50,7 @@ MODULES = {
     "gunasekar-geometry": "gunasekar_geometry",
     "edge-of-stability": "edge_of_stability",
     "catapult": "catapult",
+    "sharpness-deep-linear": "sharpness_deep_linear",
 }
 
 
