@@ -13,9 +13,10 @@ step η makes the same iterates as their GD on R with step η/2 (∇C = ∇R/2);
 2/η is then the same statement in both normalizations (S_C ≤ 2/η ⇔ S_R ≤ 2/(η/2)). Their code also
 rescales the data so that s = 1; we keep the engine's data and carry s.
 
-Their Theorem (lower bound on every minimizer): any global minimizer W of R has sharpness
-S_R(W) ≥ 2 L a s^{2−2/L} (their code: ``lower_bound_sharpness_minimizers = 2 * L * a`` with s = 1),
-i.e. here, with C = R/2 and L = N,
+Their lower bound on the sharpness of every minimizer, as their code evaluates it
+(``lower_bound_sharpness_minimizers = 2 * L * a``, a = w*ᵀΣw* with the data rescaled to s = 1), is
+S_R(W) ≥ 2La; for general s the same argument (below) gives S_R(W) ≥ 2 L a s^{2−2/L}, i.e. here,
+with C = R/2 and L = N,
 
     S(W) ≥ S_min(N) = N · a · s^{2−2/N}.
 
@@ -26,13 +27,13 @@ JJᵀ = s^{2−2/N}(I + (N−1)uuᵀ), so its sharpness is exactly
 
     S_GF(N) = s^{2−2/N} · λ_max(Σ + (N−1) Σ^{1/2}uuᵀΣ^{1/2}),   1 ≤ S_GF/S_min ≤ 1 + (Λ − a)/(N a),
 
-within their upper bound 8LΛ (their code, s = 1; 4NΛs^{2−2/N} here). A minimizer with S > 2/η is
+within the upper bound their code draws for the flow's minimizer, 8LΛ (s = 1; 4NΛs^{2−2/N} here). A minimizer with S > 2/η is
 linearly unstable for GD with step η, so GD that converges ends with S ≤ 2/η, and for 2/η < S_min
 no minimizer is stable: GD cannot converge.
 
 Grid: depths N ∈ {2, 3, 4, 6}, steps η = c · 2/S_min(N) with c ∈ ``MULTIPLES`` (2/η = S_min/c, the
 relative position of the ceiling above the floor, the same at every depth) and init scales
-``SCALES`` (their figure's axis). c = 1.25 puts 2/η below the floor.
+(their Figure 1's axis; quick 0.1, 0.4; full 0.1 … 0.4 and seeds 0, 1, 2, each seed its own data). c = 1.25 puts 2/η below the floor.
 
 Claims:
 - ``converges``: every run with c ≤ 0.8 that starts below the edge (ηλ₀/2 ≤ 1, λ₀ the sharpness
@@ -57,7 +58,9 @@ Claims:
 Batching: the runner gives every config its own ``name``, and ``name`` is not a batchable key, so
 a reproduction's runs are not vmap-batched (each is its own run; the compiled step is reused across
 runs of one depth within the process, so the cost is one compilation per depth plus ~0.2 s per run).
-The same grid as one batched ``implicit-bias sweep`` is timed in docs/reproductions.md.
+The same grid through ``execute`` with the names dropped (vmap-batched, one batch of 60 per depth)
+took 87 s against 69 s unbatched (``--batch off``) on the shared machine: at these sizes batching
+does not pay (compilation, the per-row Lanczos sharpness and the run files dominate).
 
 Broken setting: every step doubled (c → 2c, the names keep the nominal c): c = 0.5 becomes 1
 (2/η = S_min < S_GF) and c = 0.8 becomes 1.6, so no admissible run converges (quick: 9 of the 17
@@ -81,7 +84,7 @@ CLAIM = ("GD on deep linear regression ends at a minimizer whose sharpness lies 
          "larger steps end flatter and for 2/η below the floor GD cannot converge.")
 SOURCE = ("Marion & Chizat 2024, 'Deep linear networks for regression are implicitly regularized towards flat "
           "minima'")
-MINUTES = (0.7, 3.0)
+MINUTES = (0.8, 1.5)
 
 PROBLEM = {"kind": "least_squares", "n_samples": 50, "n_features": 5, "noise": 1.0}
 DEPTHS = (2, 3, 4, 6)
@@ -162,7 +165,8 @@ def _outcome(run, floor: dict) -> dict:
     excess = (loss - floor["loss_min"]) / floor["loss_min"]
     ok = run.status != "diverged" and np.isfinite(loss) and np.isfinite(sharp)
     start = float(frame["sharpness"].iloc[0]) * lr / 2
-    return {"lr": lr, "start_eta_S_over_2": start, "S": sharp if ok else float("nan"), "excess": excess if ok else float("inf"),
+    return {"lr": lr, "start_eta_S_over_2": start, "S": sharp if ok else float("nan"),
+            "excess": excess if ok else float("inf"),
             "status": run.status, "eta_S_over_2": sharp * lr / 2 if ok else float("nan"),
             "S_over_Smin": sharp / floor["S_min"] if ok else float("nan"),
             "S_over_Sgf": sharp / floor["S_gf"] if ok else float("nan")}
@@ -189,7 +193,8 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     above = {key(k): {"start_eta_S_over_2": v["start_eta_S_over_2"], "converged": converged[k]}
              for k, v in admissible.items() if k not in stable_start}
     worst_excess = max(admissible[k]["excess"] for k in stable_start)
-    claims = [Claim("converges", "every run with 2/η ≥ 1.25·S_min that starts below the edge (ηλ₀/2 ≤ 1) converges "
+    claims = [Claim("converges", "every run with 2/η ≥ 1.25·S_min that starts below the edge (ηλ₀/2 ≤ 1) "
+                    "converges "
                     "(excess loss over the least-squares minimum); runs starting above it are reported", SOURCE,
                     {"max_relative_excess": worst_excess, "runs": len(stable_start),
                      "not_converged": [key(k) for k in stable_start if not converged[k]],
@@ -203,7 +208,8 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     lower = min((m[0] for m in margins.values()), default=float("nan"))
     upper = min((m[1] for m in margins.values()), default=float("nan"))
     claims.append(Claim(
-        "between-bound-and-2-over-eta", "each converged run ends with S_min(N) ≤ S ≤ 2/η, S_min = N·a·s^(2−2/N)",
+        "between-bound-and-2-over-eta",
+        "each converged run ends with S_min(N) ≤ S ≤ 2/η, S_min = N·a·s^(2−2/N)",
         SOURCE, {"min_S_over_Smin_minus_1": lower, "min_1_minus_eta_S_over_2": upper, "runs": len(margins)},
         "both margins ≥ 0 (S_min ≤ S ≤ 2/η)", bool(margins) and lower >= 0 and upper >= 0))
     below_ok = {key(k): (v["status"], v["excess"]) for k, v in below.items()}
@@ -227,7 +233,8 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     claims.append(Claim(
         "small-init-attains-flow-minimizer", f"at init {small:g}, GD ends at the flow's rank-one balanced minimizer "
         "(S = S_GF) and S/S_min decreases towards 1 with depth", SOURCE, gf,
-        "S/S_GF ∈ [0.98, 1.02] for c ≤ 0.5; 1 ≤ S/S_min ≤ 1.02·(1 + (Λ − a)/(N a)), decreasing in N; S ≤ 4NΛs^(2−2/N)",
+        "S/S_GF ∈ [0.98, 1.02] for c ≤ 0.5; 1 ≤ S/S_min ≤ 1.02·(1 + (Λ − a)/(N a)), decreasing in N; "
+        "S ≤ 4NΛs^(2−2/N)",
         bool(gf_ok and decreasing)))
     capped, uncapped = {}, {}
     for seed in seeds:
