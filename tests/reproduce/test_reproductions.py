@@ -62,6 +62,9 @@ EXPECTED = {
     "linear-conv-fourier": ({"data-design", "conv-fourier-margin", "conv-log-rate", "conv-far-from-l2",
                              "deep-linear-l2", "depth3-sparser"},
                             {"conv-fourier-margin", "conv-log-rate", "conv-far-from-l2", "depth3-sparser"}),
+    "sharpness-deep-linear": ({"converges", "between-bound-and-2-over-eta", "no-convergence-below-bound",
+                               "small-init-attains-flow-minimizer", "larger-step-flatter", "larger-init-sharper"},
+                              {"converges", "small-init-attains-flow-minimizer", "larger-step-flatter"}),
 }
 
 

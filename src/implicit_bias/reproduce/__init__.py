@@ -53,6 +53,7 @@ MODULES = {
     "adam-linf-margin": "adam_linf_margin",
     "spectral-bias": "spectral_bias",
     "linear-conv-fourier": "linear_conv_fourier",
+    "sharpness-deep-linear": "sharpness_deep_linear",
 }
 
 
