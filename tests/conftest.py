@@ -29,6 +29,19 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # No persistent compilation cache (execution/compile_cache.py) in tests: some count compilations.
 os.environ["IMPLICIT_BIAS_COMPILATION_CACHE"] = "off"
 
+
+
+@pytest.fixture(autouse=True)
+def _stay_below_the_map_limit():
+    """After each test, drop JAX's compiled code if the process holds more than half of
+    vm.max_map_count memory mappings: the whole suite compiles ~20,000 executables in one process,
+    which otherwise aborts XLA (execution/compiled_code.py)."""
+    yield
+    from implicit_bias.execution.compiled_code import release_compiled_code
+
+    release_compiled_code()
+
+
 BASES: dict[str, dict[str, Any]] = {
     # 10x10 rank-2 completion with 40 observed entries, depth-2 factorization: 5 logged rows.
     "completion": {

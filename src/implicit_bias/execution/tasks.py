@@ -10,6 +10,7 @@ import traceback
 from typing import Any, Mapping, Sequence
 
 from implicit_bias.execution.batched import run_batch
+from implicit_bias.execution.compiled_code import release_compiled_code
 from implicit_bias.execution.single import run
 from implicit_bias.plugins import load_plugins
 
@@ -19,6 +20,7 @@ def run_one(cfg: dict, out: str) -> dict:
     try:
         load_plugins()  # a worker is a separate process: the extensions of IMPLICIT_BIAS_PLUGINS
         result = run(cfg, out=out)
+        release_compiled_code()  # a long sweep in one process stays below vm.max_map_count
         return {"run_dir": str(result.path), "status": result.status, "skipped": result.skipped,
                 "wall_seconds": result.summary.get("wall_seconds", 0.0), "steps": result.summary.get("steps", 0)}
     except BaseException as exc:  # noqa: BLE001 - a crash of one run must not end the sweep
@@ -36,6 +38,7 @@ def run_task(configs: Sequence[Mapping[str, Any]], out: str, mode: str = "auto")
     try:
         load_plugins()  # a worker is a separate process: the extensions of IMPLICIT_BIAS_PLUGINS
         results = run_batch(configs, out=out, mode=mode)
+        release_compiled_code()
     except BaseException:  # noqa: BLE001 - fall back to separate runs, each recording its own error
         traceback.print_exc()
         return [run_one(cfg, out) for cfg in configs]
