@@ -91,6 +91,15 @@ def relative_distance(a, b) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+def angle_degrees(a, b) -> float:
+    """The angle between two vectors in degrees, arccos of their clipped cosine."""
+    import numpy as np
+
+    a, b = np.ravel(a), np.ravel(b)
+    cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
 def load(name: str):
     """The module of reproduction ``name``."""
     from implicit_bias.engine import ConfigError

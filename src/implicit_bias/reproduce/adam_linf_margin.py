@@ -72,7 +72,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, angle_degrees  # noqa: E402
 
 NAME = "adam-linf-margin"
 CLAIM = ("Adam without ε (decaying step) and sign descent reach the ℓ∞ max margin, k^−1/3 gap at a = 2/3, "
@@ -124,11 +124,6 @@ def _margin(Z: np.ndarray, w: np.ndarray, order) -> float:
     return float((Z @ w).min() / np.linalg.norm(w, ord=order))
 
 
-def _angle(a: np.ndarray, b: np.ndarray) -> float:
-    cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
 def linf_face_width(Z: np.ndarray, w_inf: np.ndarray) -> float:
     """max_j (max − min of w_j over the optimal face {Zw ≥ 1, ‖w‖∞ ≤ ‖ŵ∞‖∞(1 + 1e-9)}) / ‖ŵ∞‖∞:
     0 (to solver precision) iff the unit-margin ℓ∞ solution is unique. 2d LPs (HiGHS)."""
@@ -164,7 +159,7 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     with np.load(runs["max-margin-l2"].path / "problem.npz") as arrays:
         Z = arrays["y"][:, None] * arrays["X"]
     g2, ginf = _margin(Z, w2, 2), _margin(Z, winf, np.inf)
-    oracle = {"angle_deg": _angle(w2, winf), "R2_of_linf_oracle": _margin(Z, winf, 2) / g2,
+    oracle = {"angle_deg": angle_degrees(w2, winf), "R2_of_linf_oracle": _margin(Z, winf, 2) / g2,
               "Rinf_of_svm": _margin(Z, w2, np.inf) / ginf, "gamma2": g2, "gammainf": ginf,
               "linf_face_width": linf_face_width(Z, winf)}
     unique = oracle["linf_face_width"] <= 1e-6
@@ -176,8 +171,8 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
         series[name] = {"step": traj["step"].to_numpy(), "Rinf": traj["margin_linf"].to_numpy() / ginf,
                         "R2": traj["margin_l2"].to_numpy() / g2, "loss": traj["loss"].to_numpy()}
     final = {name: {"Rinf": float(run["Rinf"][-1]), "R2": float(run["R2"][-1]),
-                    "angle_to_linf_deg": _angle(np.asarray(runs[name].end_to_end, dtype=float), winf),
-                    "angle_to_l2_deg": _angle(np.asarray(runs[name].end_to_end, dtype=float), w2)}
+                    "angle_to_linf_deg": angle_degrees(np.asarray(runs[name].end_to_end, dtype=float), winf),
+                    "angle_to_l2_deg": angle_degrees(np.asarray(runs[name].end_to_end, dtype=float), w2)}
              for name, run in series.items()}
     claims = []
     for name, cid in (("adam", "adam-linf-margin"), ("sign", "sign-linf-margin")):

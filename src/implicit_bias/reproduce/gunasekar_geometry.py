@@ -43,7 +43,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure, relative_distance  # noqa: E402
+from . import Claim, Figure, angle_degrees, relative_distance  # noqa: E402
 
 NAME = "gunasekar-geometry"
 CLAIM = ("Steepest descent in ℓ1/ℓ2/ℓ∞ converges to its own norm's max-margin direction; mirror descent's "
@@ -93,11 +93,6 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
     return config
 
 
-def _angle(a: np.ndarray, b: np.ndarray) -> float:
-    cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
 def _margin(Z: np.ndarray, w: np.ndarray, norm: str) -> float:
     """min_n ⟨z_n, w⟩ / ‖w‖ in ``norm`` (l1, l2, linf or l3)."""
     order = {"l1": 1, "l2": 2, "linf": np.inf, "l3": 3}[norm]
@@ -143,7 +138,7 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     oracles = {norm: np.asarray(runs[f"max-margin-{norm}"].end_to_end, dtype=float) for norm in NORMS}
     X, y = _arrays(runs["max-margin-l2"])
     Z = y[:, None] * X
-    angles = {trained: {oracle: _angle(np.asarray(runs[f"steepest-{trained}"].end_to_end, dtype=float), w)
+    angles = {trained: {oracle: angle_degrees(np.asarray(runs[f"steepest-{trained}"].end_to_end, dtype=float), w)
                         for oracle, w in oracles.items()} for trained in NORMS}
     # margin_q(run_p) / γ_q: the run's normalized margin in norm q over the max margin of q
     ratios = {trained: {q: _margin(Z, np.asarray(runs[f"steepest-{trained}"].end_to_end, dtype=float), q)
@@ -162,7 +157,7 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     ]
     w_l3 = lp_max_margin(Z, 3.0)
     mirror = np.asarray(runs["mirror-l3"].end_to_end, dtype=float)
-    mirror_angles = {"l3": _angle(mirror, w_l3), **{n: _angle(mirror, oracles[n]) for n in NORMS}}
+    mirror_angles = {"l3": angle_degrees(mirror, w_l3), **{n: angle_degrees(mirror, oracles[n]) for n in NORMS}}
     mirror_ratio = _margin(Z, mirror, "l3") / _margin(Z, w_l3, "l3")
     claims.append(Claim(
         "mirror-lp-margin", "mirror descent with ψ = ‖w‖₃³/3 reaches the ℓ3 max margin, closest to the ℓ3 direction",

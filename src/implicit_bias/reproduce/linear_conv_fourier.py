@@ -58,7 +58,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, angle_degrees  # noqa: E402
 
 NAME = "linear-conv-fourier"
 CLAIM = ("GD on a circular linear convolutional network converges to the Fourier-ℓ1 max margin (depth 2) and "
@@ -117,11 +117,6 @@ def _fourier(w: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.fft(w) / np.sqrt(w.size))
 
 
-def _angle(a: np.ndarray, b: np.ndarray) -> float:
-    cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
 def _off_pair(w: np.ndarray) -> float:
     """The fraction of ‖Fw‖₁ off the teacher's conjugate pair {k, d − k}."""
     spectrum = _fourier(w)
@@ -153,7 +148,7 @@ def _seed_numbers(runs: dict, seed: int, quick: bool) -> dict:
     gamma_f = float((Z @ wf).min() / _fourier(wf).sum())
     gamma_2 = float((Z @ w2).min() / np.linalg.norm(w2))
     spectrum0 = np.sort(_fourier(Z.mean(axis=0))[: D // 2 + 1])
-    design = {"oracle_off_pair": _off_pair(wf), "svm_off_pair": _off_pair(w2), "oracles_angle_deg": _angle(w2, wf),
+    design = {"oracle_off_pair": _off_pair(wf), "svm_off_pair": _off_pair(w2), "oracles_angle_deg": angle_degrees(w2, wf),
               "initial_gradient_dominance": float(spectrum0[-1] / spectrum0[-2]),
               "initial_gradient_argmax": int(np.argmax(_fourier(Z.mean(axis=0))[: D // 2 + 1])),
               "svm_fourier_ratio": float((Z @ w2).min() / _fourier(w2).sum() / gamma_f)}
@@ -167,7 +162,7 @@ def _seed_numbers(runs: dict, seed: int, quick: bool) -> dict:
             models[f"{family}{depth}"] = {
                 "fourier_ratio": float((Z @ beta).min() / _fourier(beta).sum() / gamma_f),
                 "l2_ratio": float((Z @ beta).min() / np.linalg.norm(beta) / gamma_2),
-                "angle_fourier_deg": _angle(beta, wf), "angle_l2_deg": _angle(beta, w2),
+                "angle_fourier_deg": angle_degrees(beta, wf), "angle_l2_deg": angle_degrees(beta, w2),
                 "off_pair": _off_pair(beta),
                 "fourier_ratio_by_decade": (_at(traj, "margin_fourier", decades) / gamma_f).tolist(),
                 "l2_gap_by_decade": (1.0 - _at(traj, "margin_l2", decades) / gamma_2).tolist(),
