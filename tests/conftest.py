@@ -10,10 +10,13 @@ are small enough that a run takes well under a second once compiled.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,17 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # No persistent compilation cache (execution/compile_cache.py) in tests: some count compilations.
 os.environ["IMPLICIT_BIAS_COMPILATION_CACHE"] = "off"
 
+
+
+@contextlib.contextmanager
+def benchmark_module(name: str):
+    """The module ``benchmarks/<name>.py``, imported with benchmarks/ on sys.path for the duration."""
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)
 
 
 @pytest.fixture(autouse=True)

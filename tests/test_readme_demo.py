@@ -4,25 +4,20 @@ default config (or of its hashing) this fails until ``python benchmarks/readme_d
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import benchmark_module
 
 from implicit_bias.settings import load, run_dir_name
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def readme_demo():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("readme_demo")
-    finally:
-        sys.path.remove(str(BENCH))
+    with benchmark_module("readme_demo") as module:
+        yield module
 
 
 def _demo_block(readme_demo) -> str:

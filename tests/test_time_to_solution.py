@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -18,19 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import benchmark_module
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "benchmarks"
 RECIPE = ROOT / "examples" / "fast_completion.toml"
 
 
 @pytest.fixture(scope="module")
 def reference_code():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("reference_code")
-    finally:
-        sys.path.remove(str(BENCH))
+    with benchmark_module("reference_code") as module:
+        yield module
 
 
 def test_skipped_without_a_checkout(reference_code, tmp_path, capsys):
