@@ -54,6 +54,21 @@ def test_log_softplus_matches_the_float64_formula_on_both_branches():
     np.testing.assert_allclose(np.asarray(jax.jit(losses.log_softplus)(jnp.asarray(z))), expected, rtol=1e-14, atol=1e-14)
 
 
+def test_every_declared_loss_choice_has_a_registered_loss():
+    """The ``problem.loss`` choices of the classification kinds are exactly the registered losses."""
+    from implicit_bias.settings.schema import PROBLEMS
+
+    for kind in ("separable_classification", "dataset"):
+        assert set(PROBLEMS[kind]["loss"].choices) == set(losses.LOSSES), kind
+
+
+def test_a_loss_registers_once_and_an_unknown_one_is_named():
+    with pytest.raises(ValueError, match="exists already"):
+        losses.register_loss(losses.LOSSES["logistic"])
+    with pytest.raises(ValueError, match="unknown classification loss 'hinge'; one of logistic"):
+        losses.classification_loss("hinge", jnp.zeros(2), jnp.ones(2))
+
+
 @pytest.mark.parametrize("kind", ["logistic", "exponential", "half_mse"])
 @pytest.mark.parametrize("log", [False, True])
 def test_gradients_match_central_finite_differences(kind, log):

@@ -20,11 +20,13 @@ of the module named beside it:
   its helpers ``int_key``/``float_key``/``choice_key``/``traced``/``batchable``, and the tables
   ``DISCRETE_TRAINER_KEYS``/``MINIBATCH_KEYS``), :func:`register_problem` (with :class:`Problem`,
   :class:`LeastSquares`), :func:`register_trainer` (with :class:`TrainerInfo`),
-  :func:`register_metric` (with :class:`Metric`, :class:`At`), :func:`load_plugins`.
+  :func:`register_metric` (with :class:`Metric`, :class:`At`), :func:`register_loss` (with
+  :class:`ClassificationLoss`), :func:`load_plugins`.
 """
 
 from implicit_bias.baselines import estimators  # noqa: F401
 from implicit_bias.core import curvature, spectral, theory  # noqa: F401
+from implicit_bias.core.losses import ClassificationLoss, register_loss  # noqa: F401
 from implicit_bias.core.models import make_model  # noqa: F401
 from implicit_bias.core.objective import Objective  # noqa: F401
 from implicit_bias.core.penalties import make_penalty  # noqa: F401
@@ -61,9 +63,9 @@ from implicit_bias.trainers.loop import RUNNING, Carry, initial_opt_state, train
 from implicit_bias.trainers.optimizers import hyperparameters  # noqa: F401
 
 __all__ = [
-    "At", "DISCRETE_TRAINER_KEYS", "Key", "LeastSquares", "MINIBATCH_KEYS", "Metric", "Problem", "TrainerInfo",
+    "At", "ClassificationLoss", "DISCRETE_TRAINER_KEYS", "Key", "LeastSquares", "MINIBATCH_KEYS", "Metric", "Problem", "TrainerInfo",
     "batchable", "choice_key", "float_key", "int_key", "load_plugins", "register_kind", "register_metric",
-    "register_problem", "register_trainer", "traced",
+    "register_loss", "register_problem", "register_trainer", "traced",
     "Carry", "ConfigError", "Experiment", "Objective", "RUNNING", "RunResult", "RunSettings", "StepSpec",
     "Sweep", "as_config", "balancedness", "batch_indices", "compute_metrics", "config_hash", "curvature",
     "estimators", "execute", "expand", "files", "hyperparameters", "initial_opt_state", "load_run",

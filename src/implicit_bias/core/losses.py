@@ -30,12 +30,13 @@ ln softplus(z) = z + ln(log1p(u)/u) → z − u/2 as z → −∞; it is evaluat
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-#: the values of ``problem.loss`` for a classification problem
-CLASSIFICATION_LOSSES = ("logistic", "exponential", "half_mse")
+Array = jax.Array
 
 
 def log_softplus(z: jax.Array) -> jax.Array:
@@ -79,24 +80,54 @@ def half_mse_loss(predictions: jax.Array, labels: jax.Array) -> jax.Array:
     return 0.5 * jnp.mean((predictions - labels) ** 2)
 
 
-def classification_loss(kind: str, predictions: jax.Array, labels: jax.Array) -> jax.Array:
-    """The mean loss ``kind`` (one of :data:`CLASSIFICATION_LOSSES`) of predictions f against labels ±1."""
-    if kind == "logistic":
-        return logistic_loss(labels * predictions)
-    if kind == "exponential":
-        return exponential_loss(labels * predictions)
-    if kind == "half_mse":
-        return half_mse_loss(predictions, labels)
-    raise ValueError(f"unknown classification loss {kind!r}; one of {CLASSIFICATION_LOSSES}")
+@dataclass(frozen=True)
+class ClassificationLoss:
+    """A loss of predictions f against labels y ∈ {−1, +1}, as ``problem.loss = name`` selects it.
+
+    ``mean(f, y)`` is the training loss (the mean over samples); ``log_mean(f, y)`` is its
+    logarithm ln L, computed so that it stays finite where L underflows (the normalized trainers and
+    the smoothed margin read it)."""
+
+    name: str
+    mean: Callable[[Array, Array], Array]
+    log_mean: Callable[[Array, Array], Array]
 
 
-def log_classification_loss(kind: str, predictions: jax.Array, labels: jax.Array) -> jax.Array:
-    """ln L of :func:`classification_loss`, through log-sum-exp for the logistic and exponential
-    losses (half_mse: ln of the loss itself, which does not underflow before the fit is exact)."""
-    if kind == "logistic":
-        return log_logistic_loss(labels * predictions)
-    if kind == "exponential":
-        return log_exponential_loss(labels * predictions)
-    if kind == "half_mse":
-        return jnp.log(half_mse_loss(predictions, labels))
-    raise ValueError(f"unknown classification loss {kind!r}; one of {CLASSIFICATION_LOSSES}")
+#: ``problem.loss`` of a classification problem → its loss (built-in ones below; :func:`register_loss`)
+LOSSES: dict[str, ClassificationLoss] = {}
+
+
+def register_loss(loss: ClassificationLoss) -> ClassificationLoss:
+    """Add a classification loss under ``loss.name`` (a name that exists is refused: ``ValueError``).
+
+    The config's ``problem.loss`` choices are declared with the problem kind's keys
+    (settings/schema.py, or the keys of a registered kind); ``tests/test_classification.py``
+    checks that every declared choice has a registered loss."""
+    if loss.name in LOSSES:
+        raise ValueError(f"classification loss {loss.name!r} exists already")
+    LOSSES[loss.name] = loss
+    return loss
+
+
+register_loss(ClassificationLoss("logistic", lambda f, y: logistic_loss(y * f), lambda f, y: log_logistic_loss(y * f)))
+register_loss(ClassificationLoss("exponential", lambda f, y: exponential_loss(y * f),
+                                 lambda f, y: log_exponential_loss(y * f)))
+# half_mse: ln of the loss itself, which does not underflow before the fit is exact
+register_loss(ClassificationLoss("half_mse", half_mse_loss, lambda f, y: jnp.log(half_mse_loss(f, y))))
+
+
+def _loss(kind: str) -> ClassificationLoss:
+    try:
+        return LOSSES[kind]
+    except KeyError:
+        raise ValueError(f"unknown classification loss {kind!r}; one of {', '.join(LOSSES)}") from None
+
+
+def classification_loss(kind: str, predictions: Array, labels: Array) -> Array:
+    """The mean loss ``kind`` (a name in :data:`LOSSES`) of predictions f against labels ±1."""
+    return _loss(kind).mean(predictions, labels)
+
+
+def log_classification_loss(kind: str, predictions: Array, labels: Array) -> Array:
+    """ln L of :func:`classification_loss`, through log-sum-exp for the logistic and exponential losses."""
+    return _loss(kind).log_mean(predictions, labels)
