@@ -39,10 +39,12 @@ test: $(STAMP) chromium
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# The bench extra adds the PyTorch peer (exactly torch==2.13.0, the CPU wheel).
+# The bench extra adds the PyTorch peer (exactly torch==2.13.0, the CPU wheel). REFERENCE_CODE=PATH (a checkout of
+# roosephu/deep_matrix_factorization) adds the time-to-solution benchmarks against it (benchmarks/README.md).
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(if $(REFERENCE_CODE),--reference-code $(REFERENCE_CODE)) \
+		$(if $(REFERENCE_PYTHONPATH),--reference-pythonpath $(REFERENCE_PYTHONPATH))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -54,6 +54,25 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "compile_cost": {"full": [], "quick": []},
     "sharpness_cost": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
 }
+#: benchmarks against the papers' own code, run when ``--reference-code PATH`` gives a checkout of
+#: roosephu/deep_matrix_factorization (their arguments follow ``--reference-code``/``--reference-pythonpath``)
+REFERENCE_BENCHMARKS: dict[str, dict[str, list[str]]] = {
+    "reference_code": {"full": ["--repeats", "3"], "quick": ["--repeats", "1"]},
+    "reference_figure": {"full": ["--reference-seeds", "1"],
+                         "quick": ["--reference-seeds", "1", "--depths", "3", "--n-obs", "2000", "--seeds", "1"]},
+}
+
+
+def normalized(result: dict) -> dict:
+    """The result with ``name`` set and numeric ``targets`` (a module's own form: name → minimum
+    ratio) as the report's {target, median, met} records."""
+    result.setdefault("name", result.get("benchmark"))
+    for ratio_name, target in list(result.get("targets", {}).items()):
+        if isinstance(target, (int, float)):
+            median = result.get("ratios", {}).get(ratio_name, {}).get("median")
+            result["targets"][ratio_name] = {"target": target, "median": median,
+                                             "met": median is not None and median >= target}
+    return result
 
 
 # --------------------------------------------------------------------------- machine
@@ -127,6 +146,7 @@ def run_benchmark(name: str, args: list[str]) -> dict:
                       proc.stderr[-2000:]}
     finally:
         Path(json_path).unlink(missing_ok=True)
+    result = normalized(result)
     result["exit_status"] = proc.returncode
     result["seconds"] = time.perf_counter() - started
     result["ok"] = bool(proc.returncode == 0 and "error" not in result
@@ -316,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-readme", action="store_true",
                         help="after the run (or with --readme, from results/latest.json) rewrite README.md's "
                              "performance block")
+    parser.add_argument("--reference-code", default=None, metavar="PATH",
+                        help="a checkout of roosephu/deep_matrix_factorization: also run reference_code and "
+                             "reference_figure (benchmarks/README.md)")
+    parser.add_argument("--reference-pythonpath", default=None, metavar="DIR",
+                        help="the reference's own dependencies (toml, wrapt, fasteners, coloredlogs, tensorboardX)")
     args = parser.parse_args(argv)
     if args.readme:
         report = json.loads(LATEST_JSON.read_text(encoding="utf-8"))
@@ -328,9 +353,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     machine = machine_info()
     results = []
+    mode = "quick" if args.quick else "full"
     for name in args.only or BENCHMARKS:
         print(f"== {name}", file=sys.stderr, flush=True)
-        results.append(run_benchmark(name, BENCHMARKS[name]["quick" if args.quick else "full"]))
+        results.append(run_benchmark(name, BENCHMARKS[name][mode]))
+    if args.reference_code and not args.only:
+        given = ["--reference-code", args.reference_code]
+        given += ["--reference-pythonpath", args.reference_pythonpath] if args.reference_pythonpath else []
+        for name, modes in REFERENCE_BENCHMARKS.items():
+            print(f"== {name}", file=sys.stderr, flush=True)
+            results.append(run_benchmark(name, given + modes[mode]))
+    elif not args.only:
+        print("reference_code, reference_figure: skipped (no --reference-code PATH; make bench "
+              "REFERENCE_CODE=PATH [REFERENCE_PYTHONPATH=DIR])", file=sys.stderr)
     if args.only and LATEST_JSON.exists():  # keep the other benchmarks' last results beside the new ones
         previous = json.loads(LATEST_JSON.read_text(encoding="utf-8"))
         if previous.get("quick") == args.quick:
