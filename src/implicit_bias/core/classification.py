@@ -17,6 +17,20 @@ of exactly round(``flip``·n_samples) training samples. Rejection touches only t
 along w*: x = z w* + (I − w* w*ᵀ) g with g ~ N(0, I_d) and z ~ N(0, 1) conditioned on |z| ≥ margin,
 which is exactly the law of x ~ N(0, I_d) conditioned on |⟨x, w*⟩| ≥ margin; |z| is drawn by
 inversion of the Gaussian tail, so any margin costs one draw per sample.
+
+``design = "nonseparable"`` (:func:`nonseparable_samples`) builds the structure of Ji & Telgarsky
+2018, "Risk and parameter convergence of logistic regression": S is a uniformly random
+k-dimensional subspace orthogonal to w* (k = ``nonseparable_dim``); the first n − m rows of X are
+drawn as above (separable by w* ⊥ S with margin ``margin``, with Gaussian components in S), the
+last m = ``n_nonseparable`` rows are x = B c with B an orthonormal basis of S, c ~ N(0, I_k), and
+labels ±1 uniform and independent of x (pure noise), the m points redrawn together until the
+z_i = y_i x_i positively span S (rank k, and no u ∈ S \ {0} with ⟨z_i, u⟩ ≥ 0 for all i, an LP).
+Then the logistic risk of those m points has a unique minimizer on S, every u with ⟨z_i, u⟩ ≥ 0
+for all n samples is orthogonal to S, and the separable rows are exactly the maximal separable
+subset of Ji & Telgarsky's decomposition. m ≥ 2k makes each draw succeed with probability ≥ 1/2
+(Wendel 1962: m symmetric points in general position lie in a half-space of ℝ^k with
+probability 2^{1−m} Σ_{i<k} C(m−1, i)). The draws of w* and of the separable rows come first, so
+they do not depend on m or k (m = k = 0 is the separable rows alone).
 """
 
 from __future__ import annotations
@@ -124,6 +138,36 @@ def fourier_teacher(d: int, frequency: int, rng: np.random.Generator) -> np.ndar
     return w / np.linalg.norm(w)
 
 
+def positively_spans(Z: np.ndarray) -> bool:
+    """True if the rows of Z ∈ ℝ^{m×k} positively span ℝ^k: rank k and no u ≠ 0 with Zu ≥ 0, i.e. the LP
+    Zu ≥ 0, 1ᵀZu = 1 is infeasible (HiGHS). Then Σ_i ℓ(⟨z_i, u⟩) is coercive (Stiemke's lemma)."""
+    from scipy import optimize
+
+    Z = np.asarray(Z, float)
+    if Z.shape[1] == 0:
+        return True
+    if np.linalg.matrix_rank(Z) < Z.shape[1]:
+        return False
+    result = optimize.linprog(np.zeros(Z.shape[1]), A_ub=-Z, b_ub=np.zeros(Z.shape[0]), A_eq=Z.sum(0)[None],
+                              b_eq=[1.0], bounds=(None, None), method="highs")
+    if result.status not in (0, 2):
+        raise RuntimeError(f"positive-spanning LP failed: {result.message}")
+    return result.status == 2
+
+
+def nonseparable_samples(rng: np.random.Generator, basis: np.ndarray, m: int,
+                         attempts: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """m points x = B c (B = ``basis``, d×k orthonormal; c ~ N(0, I_k)) with uniform labels ±1, redrawn together
+    until the y_i c_i positively span ℝ^k (module docstring; each attempt succeeds with probability ≥ 1/2)."""
+    k = basis.shape[1]
+    for _ in range(attempts):
+        c = rng.standard_normal((m, k))
+        y = rng.choice([-1.0, 1.0], m)
+        if positively_spans(y[:, None] * c):
+            return c @ basis.T, y
+    raise RuntimeError(f"no positively spanning draw of {m} points in {k} dimensions in {attempts} attempts")
+
+
 def separable_classification_problem(problem: SectionSettings, key: jax.Array) -> BinaryClassification:
     """The ``separable_classification`` data (module docstring), deterministic in the problem key."""
     rng = _numpy_rng(key)
@@ -133,8 +177,17 @@ def separable_classification_problem(problem: SectionSettings, key: jax.Array) -
     else:
         teacher = rng.standard_normal(d)
         teacher /= np.linalg.norm(teacher)
-    X = _margin_samples(rng, problem.n_samples, teacher, problem.margin)
-    y = np.sign(X @ teacher)
+    if problem.design == "nonseparable":
+        m, k = problem.n_nonseparable, problem.nonseparable_dim
+        X = _margin_samples(rng, problem.n_samples - m, teacher, problem.margin)
+        y = np.sign(X @ teacher)
+        g = rng.standard_normal((d, k))
+        basis = np.linalg.qr(g - np.outer(teacher, teacher @ g))[0]  # a uniform k-subspace of w*⊥
+        X_in_s, y_in_s = nonseparable_samples(rng, basis, m)
+        X, y = np.concatenate([X, X_in_s]), np.concatenate([y, y_in_s])
+    else:
+        X = _margin_samples(rng, problem.n_samples, teacher, problem.margin)
+        y = np.sign(X @ teacher)
     flipped = rng.permutation(problem.n_samples)[: int(round(problem.flip * problem.n_samples))]
     y[flipped] *= -1
     held_out = {}

@@ -44,6 +44,33 @@ def _separable_check(resolved: Table) -> None:
     if fourier and frequency > problem["n_features"] // 2:
         raise ConfigError("problem.teacher_frequency", f"must be at most n_features/2 = {problem['n_features'] // 2} "
                           f"(frequencies k and d − k are the same real mode), got {frequency}")
+    _nonseparable_design_check(problem)
+
+
+def _nonseparable_design_check(problem: Table) -> None:
+    """``design = "nonseparable"`` needs ``n_nonseparable`` m and ``nonseparable_dim`` k (refused otherwise) with
+    k ≤ d − 1 (S ⊥ w*), m ≤ n_samples, m ≥ 2k (k ≥ 1; then a draw positively spans S with probability ≥ 1/2,
+    Wendel 1962) or m = k = 0, and no ``flip`` (the design fixes which samples are non-separable)."""
+    nonseparable = problem.get("design", "gaussian") == "nonseparable"
+    for key in ("n_nonseparable", "nonseparable_dim"):
+        if nonseparable and problem.get(key) is None:
+            raise ConfigError(f"problem.{key}", 'design = "nonseparable" needs it (see docs/config.md)')
+        if not nonseparable and problem.get(key) is not None:
+            raise ConfigError(f"problem.{key}", 'only with design = "nonseparable"')
+    if not nonseparable:
+        return
+    m, k, d = problem["n_nonseparable"], problem["nonseparable_dim"], problem["n_features"]
+    if k > d - 1:
+        raise ConfigError("problem.nonseparable_dim", f"must be at most n_features − 1 = {d - 1} (S ⊥ the teacher), "
+                          f"got {k}")
+    if m > problem["n_samples"]:
+        raise ConfigError("problem.n_nonseparable", f"must be at most n_samples = {problem['n_samples']}, got {m}")
+    if (k == 0) != (m == 0) or m < 2 * k:
+        raise ConfigError("problem.n_nonseparable", f"must be at least 2·nonseparable_dim = {2 * k} (and 0 exactly "
+                          f"when nonseparable_dim = 0), got {m}")
+    if problem["flip"] > 0:
+        raise ConfigError("problem.flip", 'must be 0 with design = "nonseparable" (the design fixes which samples '
+                          "are non-separable)")
 
 
 def _dataset_check(resolved: Table) -> None:

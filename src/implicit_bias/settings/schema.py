@@ -103,6 +103,16 @@ PROBLEMS: dict[str, dict[str, Key]] = {
                                  "one real Fourier mode k = `teacher_frequency`, φ uniform.", "gaussian", "fourier"),
         "teacher_frequency": Key("int", None, "teacher = fourier (required there, refused otherwise): the frequency "
                                  "k, 0 ≤ k ≤ n_features/2.", minimum=0, nullable=True, hash_neutral_default=True),
+        "design": _later_choice("gaussian", "gaussian: every sample as above; nonseparable: `n_nonseparable` of the "
+                                "n_samples lie in a random `nonseparable_dim`-dimensional subspace S ⊥ w* with pure-noise "
+                                "labels, positively spanning S (Ji & Telgarsky 2018's structure, docs/config.md).",
+                                "gaussian", "nonseparable"),
+        "n_nonseparable": Key("int", None, "design = nonseparable (required there, refused otherwise): the number m "
+                              "of samples in S, m ≥ 2·nonseparable_dim (0 with dim 0).", minimum=0, nullable=True,
+                              hash_neutral_default=True),
+        "nonseparable_dim": Key("int", None, "design = nonseparable (required there, refused otherwise): the dimension "
+                                "k of S, 0 ≤ k ≤ n_features − 1.", minimum=0, nullable=True,
+                                hash_neutral_default=True),
     },
     "function_regression": {
         "domain": _choice("interval", "interval: x_i = −1 + 2i/(n−1), X ∈ ℝ^{n×1}; circle: θ_i = 2πi/n, "
