@@ -65,6 +65,10 @@ EXPECTED = {
     "sharpness-deep-linear": ({"converges", "between-bound-and-2-over-eta", "no-convergence-below-bound",
                                "small-init-attains-flow-minimizer", "larger-step-flatter", "larger-init-sharper"},
                               {"converges", "small-init-attains-flow-minimizer", "larger-step-flatter"}),
+    "nonseparable-logistic": ({"ray-residual", "finite-part", "norm-log-slope", "direction", "not-naive-svm",
+                               "risk-limit"},
+                              {"ray-residual", "finite-part", "norm-log-slope", "direction", "not-naive-svm",
+                               "risk-limit"}),
 }
 
 

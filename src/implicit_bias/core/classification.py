@@ -24,7 +24,7 @@ k-dimensional subspace orthogonal to w* (k = ``nonseparable_dim``); the first n 
 drawn as above (separable by w* ⊥ S with margin ``margin``, with Gaussian components in S), the
 last m = ``n_nonseparable`` rows are x = B c with B an orthonormal basis of S, c ~ N(0, I_k), and
 labels ±1 uniform and independent of x (pure noise), the m points redrawn together until the
-z_i = y_i x_i positively span S (rank k, and no u ∈ S \ {0} with ⟨z_i, u⟩ ≥ 0 for all i, an LP).
+z_i = y_i x_i positively span S (rank k, and no u ≠ 0 in S with ⟨z_i, u⟩ ≥ 0 for all i, an LP).
 Then the logistic risk of those m points has a unique minimizer on S, every u with ⟨z_i, u⟩ ≥ 0
 for all n samples is orthogonal to S, and the separable rows are exactly the maximal separable
 subset of Ji & Telgarsky's decomposition. m ≥ 2k makes each draw succeed with probability ≥ 1/2
