@@ -69,6 +69,9 @@ EXPECTED = {
                                "risk-limit"},
                               {"ray-residual", "finite-part", "norm-log-slope", "direction", "not-naive-svm",
                                "risk-limit"}),
+    "diagonal-large-steps": ({"discrete-identity", "mirror-identity", "sgd-larger-steps-sparser",
+                              "gd-larger-steps-worse", "gd-threshold", "edge-of-stability"},
+                             {"sgd-larger-steps-sparser", "gd-larger-steps-worse"}),
 }
 
 

@@ -55,6 +55,7 @@ MODULES = {
     "linear-conv-fourier": "linear_conv_fourier",
     "sharpness-deep-linear": "sharpness_deep_linear",
     "nonseparable-logistic": "nonseparable_logistic",
+    "diagonal-large-steps": "diagonal_large_steps",
 }
 
 
