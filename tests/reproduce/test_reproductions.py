@@ -72,6 +72,8 @@ EXPECTED = {
     "diagonal-large-steps": ({"discrete-identity", "mirror-identity", "sgd-larger-steps-sparser",
                               "gd-larger-steps-worse", "gd-threshold", "edge-of-stability"},
                              {"sgd-larger-steps-sparser", "gd-larger-steps-worse"}),
+    "large-bare-lr": ({"same-flow-time", "larger-bare-lr-better", "gain-proportional-to-bare-lr"},
+                      {"larger-bare-lr-better"}),
 }
 
 

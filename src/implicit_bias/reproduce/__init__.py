@@ -56,6 +56,7 @@ MODULES = {
     "sharpness-deep-linear": "sharpness_deep_linear",
     "nonseparable-logistic": "nonseparable_logistic",
     "diagonal-large-steps": "diagonal_large_steps",
+    "large-bare-lr": "large_bare_lr",
 }
 
 
