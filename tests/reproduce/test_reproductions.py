@@ -65,6 +65,9 @@ EXPECTED = {
     "sharpness-deep-linear": ({"converges", "between-bound-and-2-over-eta", "no-convergence-below-bound",
                                "small-init-attains-flow-minimizer", "larger-step-flatter", "larger-init-sharper"},
                               {"converges", "small-init-attains-flow-minimizer", "larger-step-flatter"}),
+    "diagonal-margin": ({"gd-matches-flow", "ngd-tracks-flow", "kernel-one-over-gamma", "large-alpha-l2",
+                         "small-alpha-l1", "transition-along-loss", "boundary-alpha-squared"},
+                        {"large-alpha-l2", "small-alpha-l1"}),
 }
 
 
