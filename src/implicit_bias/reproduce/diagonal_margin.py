@@ -73,7 +73,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure, relative_distance  # noqa: E402
+from . import Claim, Figure, angle_degrees, relative_distance  # noqa: E402
 
 NAME = "diagonal-margin"
 CLAIM = ("On β = u² − v² from scale α, the direction is decided by μ = α²/ln(1/ε): large α at moderate loss → "
@@ -113,8 +113,8 @@ def _ngd(alpha: float, stop_log_loss: float | None = None) -> dict:
 
 
 def configs(quick: bool) -> list[dict]:
-    out = [{"name": f"max-margin-{norm}", "seed": SEED, "problem": PROBLEM, "baseline": {"kind": "max_margin", "norm": norm}}
-           for norm in ("l1", "l2")]
+    out = [{"name": f"max-margin-{norm}", "seed": SEED, "problem": PROBLEM,
+            "baseline": {"kind": "max_margin", "norm": norm}} for norm in ("l1", "l2")]
     for lr in FLOW_LRS:
         steps = int(round(FLOW_TIME / lr))
         out.append({"name": f"gd-flow-{lr:g}", "seed": SEED, "problem": PROBLEM, "model": _model(FLOW_ALPHA),
@@ -299,7 +299,8 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
         "gd-matches-flow", "GD on the mean loss with lr is the flow β = 2α² sinh(4Zᵀc), dc/dt = e^{−Zβ} (sum loss) "
         "at t = lr·k/n, to first order in lr", SOURCE,
         {"relative_error": errors, "error_ratio": ratio, "flow_margin": float((Z @ exact).min())},
-        "error(lr)/error(lr/2) in [1.8, 2.2] and error(lr) ≤ 1e-2", bool(1.8 <= ratio <= 2.2 and max(errors.values()) <= 1e-2)))
+        "error(lr)/error(lr/2) in [1.8, 2.2] and error(lr) ≤ 1e-2",
+        bool(1.8 <= ratio <= 2.2 and max(errors.values()) <= 1e-2)))
 
     # normalized GD along the s-time flow
     paths, tracking = {}, {}
@@ -322,7 +323,9 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     for g in gammas:
         b = np.asarray(runs[f"kernel-gamma-{g:g}"].end_to_end, dtype=float)
         gt = float((Z @ b).min())
-        kernel[f"{g:g}"] = {"gamma": gt, "mu": _alpha(runs[f"kernel-gamma-{g:g}"]) ** 2 / gt, "r2": ratios(b)[1], "gamma_times_gap": gt * (1 - ratios(b)[1])}
+        r2 = ratios(b)[1]
+        kernel[f"{g:g}"] = {"gamma": gt, "mu": _alpha(runs[f"kernel-gamma-{g:g}"]) ** 2 / gt, "r2": r2,
+                            "gamma_times_gap": gt * (1 - r2), "angle_to_l2_deg": angle_degrees(b, w2)}
     products = [v["gamma_times_gap"] for v in kernel.values()]
     spread = max(products) / min(products) - 1 if min(products) > 0 else float("inf")
     last_r2 = kernel[f"{gammas[-1]:g}"]["r2"]
@@ -343,17 +346,21 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
         "the ℓ2 side, r₂ = 1 − C/γ̃ with the kernel family's C", SOURCE,
         {"r1": r1_large, "r2": r2_large, "gamma": g_large, "mu": mu_large,
          "q_mu_limit": ratios(b_pred), "predicted_gap_C_over_gamma": predicted_gap,
+         "angle_to_l2_deg": angle_degrees(large, w2), "angle_to_l1_deg": angle_degrees(large, w1),
          "status": runs["gd-large-alpha"].status},
         "r₂ − r₁ ≥ 0.1 and |1 − r₂ − C/γ̃| ≤ 0.1·C/γ̃",
         bool(r2_large - r1_large >= 0.1 and abs(1 - r2_large - predicted_gap) <= 0.1 * predicted_gap)))
 
     gamma, log_loss, r1, r2 = paths[SMALL_ALPHA]
     k = int(np.searchsorted(log_loss, 10.0))
+    small_run = runs[f"ngd-alpha-{SMALL_ALPHA:g}"]
+    small = np.asarray(small_run.end_to_end, dtype=float)
     claims.append(Claim(
-        "small-alpha-l1", f"small α = {SMALL_ALPHA:g}: on the ℓ1 side already at moderate loss, and at the ℓ1 max margin "
-        f"with the loss driven to ≈ e^(−{log_loss[-1]:.0f})", SOURCE,
+        "small-alpha-l1", f"small α = {SMALL_ALPHA:g}: on the ℓ1 side already at moderate loss, and at the ℓ1 max "
+        f"margin with the loss driven to ≈ e^(−{log_loss[-1]:.0f})", SOURCE,
         {"r1_minus_r2_at_ln_inv_loss_10": float(r1[k] - r2[k]), "r1": float(r1[-1]), "r2": float(r2[-1]),
-         "ln_inverse_loss": float(log_loss[-1]), "mu": _alpha(runs[f"ngd-alpha-{SMALL_ALPHA:g}"]) ** 2 / float(gamma[-1])},
+         "ln_inverse_loss": float(log_loss[-1]), "mu": _alpha(small_run) ** 2 / float(gamma[-1]),
+         "angle_to_l1_deg": angle_degrees(small, w1), "angle_to_l2_deg": angle_degrees(small, w2)},
         "r₁ > r₂ at ln 1/L = 10; at the end r₁ ≥ 0.98 and r₁ − r₂ ≥ 0.1",
         bool(r1[k] > r2[k] and r1[-1] >= 0.98 and r1[-1] - r2[-1] >= 0.1)))
 
@@ -363,7 +370,8 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
         k = int(np.searchsorted(log_loss, 10.0))
         d = r1 - r2
         changes = int(np.sum(np.diff(np.sign(d[k:])) != 0))
-        transition[f"{alpha:g}"] = {"r1_minus_r2_at_ln_inv_loss_10": float(d[k]), "r1_minus_r2_at_end": float(d[-1]),
+        transition[f"{alpha:g}"] = {"r1_minus_r2_at_ln_inv_loss_10": float(d[k]),
+                                    "r1_minus_r2_at_end": float(d[-1]),
                                     "ln_inverse_loss_end": float(log_loss[-1]), "sign_changes": changes}
         ok = ok and d[k] < 0 < d[-1] and changes == 1
     claims.append(Claim(
@@ -374,21 +382,25 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     mu_star = boundary_mu(Z, ratios)
     crossings = {alpha: _crossing(paths[alpha][0], paths[alpha][2], paths[alpha][3]) for alpha in _alphas(quick)}
     fit_alphas = [a for a in _alphas(quick) if a >= 1.0 and np.isfinite(crossings[a])]
-    slope = float(np.polyfit(np.log(fit_alphas), np.log([crossings[a] for a in fit_alphas]), 1)[0]) if len(fit_alphas) >= 2 else float("nan")
+    slope = float("nan")
+    if len(fit_alphas) >= 2:
+        slope = float(np.polyfit(np.log(fit_alphas), np.log([crossings[a] for a in fit_alphas]), 1)[0])
     claims.append(Claim(
         "boundary-alpha-squared", "the ℓ2→ℓ1 crossing loss scales like α²: the regime is set by μ = α²/ln(1/ε)",
         SOURCE, {"crossing_gamma": {f"{a:g}": crossings[a] for a in _alphas(quick)}, "slope_alpha_ge_1": slope,
-                 "mu_star": mu_star, "crossing_over_asymptote": {f"{a:g}": crossings[a] * mu_star / a**2 for a in fit_alphas}},
+                 "mu_star": mu_star,
+                 "crossing_over_asymptote": {f"{a:g}": crossings[a] * mu_star / a**2 for a in fit_alphas}},
         "fitted slope of ln γ̃_× vs ln α (α ≥ 1) in [1.9, 2.4]", bool(1.9 <= slope <= 2.4)))
-    return claims, [_figure(paths, crossings, mu_star, errors, kernel, ratios, Z)]
+    return claims, [_figure(paths, crossings, mu_star, errors, kernel)]
 
 
-def _figure(paths, crossings, mu_star, errors, kernel, ratios, Z) -> Figure:
+def _figure(paths, crossings, mu_star, errors, kernel) -> Figure:
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6))
     alphas = sorted(paths)
     for alpha in alphas:
         gamma, log_loss, r1, r2 = paths[alpha]
-        sc = left.scatter(np.full(log_loss.size, alpha), log_loss, c=r1 - r2, cmap="coolwarm", vmin=-0.2, vmax=0.2, s=6)
+        sc = left.scatter(np.full(log_loss.size, alpha), log_loss, c=r1 - r2, cmap="coolwarm", vmin=-0.2, vmax=0.2,
+                          s=6)
     grid = np.geomspace(min(alphas) / 1.2, max(alphas) * 1.2, 100)
     left.plot(grid, grid**2 / mu_star, "k-", label=f"theory (limit): γ̃ = α²/μ*, μ* = {mu_star:.4f}")
     finite = [a for a in alphas if np.isfinite(crossings[a])]
@@ -403,18 +415,19 @@ def _figure(paths, crossings, mu_star, errors, kernel, ratios, Z) -> Figure:
         gamma, log_loss, r1, r2 = paths[alpha]
         line, = middle.semilogx(log_loss, r1, "-", label=f"α = {alpha:g}")
         middle.semilogx(log_loss, r2, "--", color=line.get_color())
-    middle.set(xlabel="ln(1/L)", ylabel="r₁ (solid), r₂ (dashed)", title="normalized GD: normalized margins / max margins",
-               ylim=(0.6, 1.01), xlim=(0.3, 1000))
+    middle.set(xlabel="ln(1/L)", ylabel="r₁ (solid), r₂ (dashed)", ylim=(0.6, 1.01), xlim=(0.3, 1000),
+               title="normalized GD: normalized margins / max margins")
     middle.legend(fontsize=7)
     gam = [v["gamma"] for v in kernel.values()]
     right.loglog(gam, [1 - v["r2"] for v in kernel.values()], "o-", label="α² = γ̃ (μ = 1): 1 − r₂")
     right.loglog(gam, [kernel[next(iter(kernel))]["gamma_times_gap"] / g for g in gam], "k:", label="C/γ̃")
-    right.set(xlabel="γ̃ = min margin", title=f"kernel regime; GD vs flow errors {', '.join(f'{k}: {v:.1e}' for k, v in errors.items())}")
+    flow_errors = ", ".join(f"lr {k}: {v:.1e}" for k, v in errors.items())
+    right.set(xlabel="γ̃ = min margin", title=f"kernel regime; GD vs flow: {flow_errors}")
     right.legend(fontsize=8)
     fig.tight_layout()
-    caption = ("Diagonal network β = u² − v² on the exponential loss: which max-margin direction the iterate approaches is "
-               "set by μ = α²/ln(1/L). Left: the (α, ln 1/L) plane traced by normalized GD, colored by r₁ − r₂ (normalized "
-               "ℓ1/ℓ2 margins over their maxima), with the theory's limiting boundary γ̃ = α²/μ* (γ̃ the min margin; "
-               "ln 1/L − γ̃ ∈ [0, ln n] for the mean loss) and the measured crossings (they scale like α², below the "
-               "asymptotic curve). Middle: r₁, r₂ along each run. Right: the kernel regime's 1/γ̃ approach.")
+    caption = ("Diagonal network β = u² − v² on the exponential loss: which max-margin direction the iterate "
+               "approaches is set by μ = α²/ln(1/L). Left: the (α, ln 1/L) plane traced by normalized GD, colored by r₁ − r₂ "
+               "(normalized ℓ1/ℓ2 margins over their maxima), with the theory's limiting boundary γ̃ = α²/μ* (γ̃ the "
+               "min margin; ln 1/L − γ̃ ∈ [0, ln n] for the mean loss) and the measured crossings (they scale like α², "
+               "below the asymptotic curve). Middle: r₁, r₂ along each run. Right: the kernel regime's 1/γ̃ approach.")
     return Figure("diagonal_margin", fig, caption)
