@@ -20,8 +20,9 @@ ds = L_Σ dt: dc/ds = softmax(−Zβ) (``flow_oracle(..., normalized=True)``), s
 loss e^{−700} in s-time O(1) — the ``normalized_gd`` runs below map the (α, ln 1/L) plane.
 
 The regime. The paper's main theorem for D = 2 gives the limits below; its text was not available
-here, so the statement tested is this derivation from (1). With the unnormalized margin γ̃ = min_n⟨z_n, β⟩ (= ln(1/L) up to ln n) and b = β/γ̃ (min margin 1), (1) reads
-∇Q_μ(b) = Zᵀλ, λ = 4c/μ ≥ 0, for
+here, so the statement tested is this derivation from (1). With the unnormalized margin
+γ̃ = min_n⟨z_n, β⟩ (= ln(1/L) up to ln n) and b = β/γ̃ (min margin 1), (1) reads ∇Q_μ(b) = Zᵀλ,
+λ = 4c/μ ≥ 0, for
 
     Q_μ(b) = Σ_i q(b_i/μ),  q(z) = 2 − √(4 + z²) + z·arcsinh(z/2),   μ = α²/γ̃,
 
