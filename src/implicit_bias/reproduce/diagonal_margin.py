@@ -41,7 +41,8 @@ max margins of the ``max_margin`` baselines; 1 means that max-margin direction i
 - ``gd-matches-flow``: GD at lr and lr/2 against (1) at equal flow time: relative error of β ∝ lr
   (GD is the forward Euler scheme of the flow, local error O(lr²)): ratio within [1.8, 2.2].
 - ``ngd-tracks-flow``: every normalized-GD path (r₁, r₂ along ln 1/L) within 2e-3 of the s-time
-  flow at the same margin γ̃ (first order in η = 2e-4; measured ≤ 6.5e-4, the largest at α = 2.8).
+  flow at the same margin γ̃ (η = 2e-4; measured ≤ 6.5e-4, the largest at α = 2.8), and first
+  order in η: the deviation at α = 2 halves with η (ratio in [1.8, 2.2]; measured 2.002).
 - ``kernel-one-over-gamma``: along α² = μγ̃ with μ = 1 (large α at moderate loss, both growing),
   r₂ → 1 with 1 − r₂ = C/γ̃ + o(1/γ̃) (the finite offset of Soudry et al.'s w(t) = ŵ ln t + w̃ in
   the kernel regime): γ̃(1 − r₂) equal across γ̃ within 5%, and r₂ ≥ 0.99 at the last (measured
@@ -89,7 +90,7 @@ CLAIM = ("On β = u² − v² from scale α, the direction is decided by μ = α
 SOURCE = ("Moroshko, Gunasekar, Woodworth, Lee, Srebro & Soudry 2020, 'Implicit bias in deep linear "
           "classification: initialization scale vs training accuracy' (main theorem, D = 2); Woodworth et al. "
           "2020, 'Kernel and rich regimes in overparametrized models' (Q_α)")
-MINUTES = (1.0, 2.0)
+MINUTES = (0.6, 0.8)
 
 SEED = 1
 PROBLEM = {"kind": "separable_classification", "n_samples": 6, "n_features": 12, "n_test": 0, "margin": 0.1,
@@ -103,6 +104,8 @@ KERNEL_GAMMAS_QUICK, KERNEL_GAMMAS_FULL = (25.0, 100.0), (25.0, 50.0, 100.0, 200
 LARGE_ALPHA, LARGE_ALPHA_LOG_LOSS = 3.0, 10.0
 SMALL_ALPHA = 0.1
 TRANSITION_ALPHAS = (1.0, 2.0)
+#: the normalized-GD run repeated at η/2 (the largest deviation from the flow of the quick grid)
+HALF_STEP_ALPHA = 2.0
 
 
 def _alphas(quick: bool) -> list[float]:
@@ -113,9 +116,9 @@ def _model(alpha: float) -> dict:
     return {"kind": "diagonal", "form": "difference", "power": 2, "alpha": float(alpha)}
 
 
-def _ngd(alpha: float, stop_log_loss: float | None = None) -> dict:
-    steps = 400_000
-    trainer = {"kind": "normalized_gd", "lr": NGD_LR, "steps": steps, "log_every": 100,
+def _ngd(alpha: float, stop_log_loss: float | None = None, lr: float = NGD_LR) -> dict:
+    steps = 800_000
+    trainer = {"kind": "normalized_gd", "lr": lr, "steps": steps, "log_every": int(round(100 * NGD_LR / lr)),
                "stop_loss": 0.0 if stop_log_loss is None else float(np.exp(-stop_log_loss))}
     return {"problem": PROBLEM, "seed": SEED, "model": _model(alpha), "trainer": trainer}
 
@@ -129,6 +132,7 @@ def configs(quick: bool) -> list[dict]:
                     "trainer": {"kind": "gd", "lr": lr, "steps": steps, "log_every": steps // 10, "stop_loss": 0.0}})
     for alpha in _alphas(quick):
         out.append({"name": f"ngd-alpha-{alpha:g}", **_ngd(alpha)})
+    out.append({"name": f"ngd-half-step-alpha-{HALF_STEP_ALPHA:g}", **_ngd(HALF_STEP_ALPHA, lr=NGD_LR / 2)})
     for gamma in (KERNEL_GAMMAS_QUICK if quick else KERNEL_GAMMAS_FULL):
         out.append({"name": f"kernel-gamma-{gamma:g}", **_ngd(np.sqrt(gamma), stop_log_loss=gamma)})
     # plain GD, large α, to ln(1/L) = 10: the kernel scale 8α²·λ_max(ZᵀZ/n) sets the stable step
@@ -290,6 +294,14 @@ def _alpha(run) -> float:
     return float(run.config["model"]["alpha"])
 
 
+def _flow_deviation(run, Z, ratios: Margins) -> float:
+    """max |Δr₁|, |Δr₂| between a normalized-GD run and the s-time flow at 12 of its logged margins γ̃."""
+    gamma, _, r1, r2 = _path(run, ratios)
+    idx = np.searchsorted(gamma, np.geomspace(max(gamma[0], 1.0), gamma[-1], 12)).clip(max=len(gamma) - 1)
+    betas = flow_oracle(Z, _alpha(run), margins=gamma[idx], normalized=True)
+    return float(max(max(abs(a - r1[i]), abs(b - r2[i])) for (a, b), i in zip(map(ratios, betas), idx)))
+
+
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     w1 = np.asarray(runs["max-margin-l1"].end_to_end, dtype=float)
     w2 = np.asarray(runs["max-margin-l2"].end_to_end, dtype=float)
@@ -313,17 +325,17 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     # normalized GD along the s-time flow
     paths, tracking = {}, {}
     for alpha in _alphas(quick):
-        gamma, log_loss, r1, r2 = _path(runs[f"ngd-alpha-{alpha:g}"], ratios)
-        paths[alpha] = (gamma, log_loss, r1, r2)
-        checkpoints = np.geomspace(max(gamma[0], 1.0), gamma[-1], 12)
-        idx = np.searchsorted(gamma, checkpoints).clip(max=len(gamma) - 1)
-        betas = flow_oracle(Z, _alpha(runs[f"ngd-alpha-{alpha:g}"]), margins=gamma[idx], normalized=True)
-        dev = max(max(abs(a - r1[i]), abs(b - r2[i])) for (a, b), i in zip((ratios(b) for b in betas), idx))
-        tracking[f"{alpha:g}"] = float(dev)
+        paths[alpha] = _path(runs[f"ngd-alpha-{alpha:g}"], ratios)
+        tracking[f"{alpha:g}"] = _flow_deviation(runs[f"ngd-alpha-{alpha:g}"], Z, ratios)
     worst = max(tracking.values())
+    half = _flow_deviation(runs[f"ngd-half-step-alpha-{HALF_STEP_ALPHA:g}"], Z, ratios)
+    step_ratio = tracking[f"{HALF_STEP_ALPHA:g}"] / half
     claims.append(Claim(
-        "ngd-tracks-flow", "normalized GD follows the s-time flow dc/ds = softmax(−Zβ): r₁, r₂ equal at equal γ̃",
-        SOURCE, {"max_deviation_by_alpha": tracking}, "≤ 2e-3 at every α", bool(worst <= 2e-3)))
+        "ngd-tracks-flow", "normalized GD follows the s-time flow dc/ds = softmax(−Zβ) to first order in η: r₁, r₂ "
+        "equal at equal γ̃", SOURCE,
+        {"max_deviation_by_alpha": tracking, "half_step_deviation": half, "step_ratio": step_ratio},
+        f"≤ 2e-3 at every α; deviation(η)/deviation(η/2) in [1.8, 2.2] at α = {HALF_STEP_ALPHA:g}",
+        bool(worst <= 2e-3 and 1.8 <= step_ratio <= 2.2)))
 
     # kernel regime: α² = γ̃ (μ = 1), 1 − r₂ = C/γ̃
     gammas = KERNEL_GAMMAS_QUICK if quick else KERNEL_GAMMAS_FULL
