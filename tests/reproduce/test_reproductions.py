@@ -74,6 +74,9 @@ EXPECTED = {
                              {"sgd-larger-steps-sparser", "gd-larger-steps-worse"}),
     "large-bare-lr": ({"same-flow-time", "larger-bare-lr-better", "gain-proportional-to-bare-lr"},
                       {"larger-bare-lr-better"}),
+    "diagonal-margin": ({"gd-matches-flow", "ngd-tracks-flow", "kernel-one-over-gamma", "large-alpha-l2",
+                         "small-alpha-l1", "transition-along-loss", "boundary-alpha-squared"},
+                        {"large-alpha-l2", "small-alpha-l1"}),
 }
 
 

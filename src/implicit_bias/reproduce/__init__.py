@@ -57,6 +57,7 @@ MODULES = {
     "nonseparable-logistic": "nonseparable_logistic",
     "diagonal-large-steps": "diagonal_large_steps",
     "large-bare-lr": "large_bare_lr",
+    "diagonal-margin": "diagonal_margin",
 }
 
 
