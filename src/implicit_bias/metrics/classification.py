@@ -17,13 +17,28 @@ labels y_i ∈ {−1, +1}) and the end-to-end vector β of a model linear in x (
 - ``norm_l2`` = ‖β‖₂, which grows like ‖ŵ‖ ln t under GD on separable data (ŵ the unit-margin SVM).
 
 The margins are NaN at β = 0 (0/0), e.g. at the zero initialization. Models without an end-to-end
-vector (``mlp``) get the accuracies only.
+vector (``mlp``) get the accuracies, and, when they are positively homogeneous of order K in their
+parameters θ (``Model.homogeneity_order()``: a bias-free ``mlp`` with ``relu``, ``relu2`` or
+``linear``), the two margins of Lyu & Li (2020, "Gradient descent maximizes the margin of
+homogeneous neural networks"), with ρ = ‖θ‖₂ over every parameter entry and q_i = y_i f(x_i; θ):
+
+- ``margin_homogeneous`` = γ = min_i q_i / ρ^K, the normalized margin (scale-free: γ(cθ) = γ(θ));
+- ``smoothed_margin`` = γ̃ = g(ln(1/L_Σ)) / ρ^K, L_Σ = n·L the SUM of the per-sample losses (their
+  convention; ours is the mean L), g the inverse of f in ℓ(q) = e^{−f(q)}: g(x) = x for the
+  exponential loss, so γ̃ = ln(1/(n L))/ρ^K; g(x) = −ln(e^{e^{−x}} − 1) for the logistic loss, so
+  γ̃ = −ln(expm1(n L))/ρ^K. ln L is the log-sum-exp of ``log_residual_loss`` (exact where L itself
+  underflows). Since e^{−q_min} ≤ L_Σ ≤ n e^{−q_min} (exponential loss), γ − ln n/ρ^K ≤ γ̃ ≤ γ.
+  NaN for ``half_mse``. Lyu & Li's Theorem 4.1: once L_Σ < 1 (exponential; < ln 2 logistic),
+  i.e. L < 1/n (ln 2/n) in our mean convention, γ̃ is non-decreasing under gradient flow.
 """
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+import optax
 
 from implicit_bias.core.classification import BinaryClassification
 from implicit_bias.core.objective import Objective
@@ -84,6 +99,39 @@ class ClassificationMetrics(Metric):
         if at.end_to_end is not None:
             out.update(normalized_margins(problem.X, problem.targets, at.end_to_end))
         return out
+
+
+def smoothed_margin(loss_kind: str, log_sum_loss: jax.Array) -> jax.Array:
+    """g(ln(1/L_Σ)) from ln L_Σ: −ln L_Σ (exponential) or −ln expm1(L_Σ) (logistic), NaN otherwise.
+
+    For the logistic loss, −ln expm1(u) = −ln u − ln(expm1(u)/u) with u = L_Σ, and expm1(u)/u = 1
+    once u underflows, so the value stays exact at any margin."""
+    if loss_kind == "exponential":
+        return -log_sum_loss
+    if loss_kind == "logistic":
+        u = jnp.exp(log_sum_loss)
+        ratio = jnp.where(u > 0, jnp.expm1(u) / jnp.where(u > 0, u, 1.0), 1.0)
+        return -log_sum_loss - jnp.log(ratio)
+    return jnp.asarray(jnp.nan, log_sum_loss.dtype)
+
+
+class HomogeneousMargins(Metric):
+    """``margin_homogeneous`` and ``smoothed_margin`` (Lyu & Li 2020) for classification with a
+    homogeneous model that has no end-to-end vector (bias-free ``mlp`` with relu / relu2 / linear)."""
+
+    def applies(self, objective):
+        return (_is_classification(objective) and not objective.model.has_end_to_end
+                and objective.model.homogeneity_order() is not None)
+
+    def compute(self, at: At):
+        problem = at.problem
+        order = at.model.homogeneity_order()
+        scale = optax.tree.norm(at.params) ** order
+        predictions = at.model.predict(at.params, problem)
+        n = problem.targets.shape[0]
+        log_sum = problem.log_residual_loss(predictions) + math.log(n)
+        return {"margin_homogeneous": jnp.min(problem.targets * predictions) / scale,
+                "smoothed_margin": smoothed_margin(problem.loss_kind, log_sum) / scale}
 
 
 class FourierMargin(Metric):

@@ -12,6 +12,8 @@ COLUMN_ORDER = COLUMN_ORDER + ("sharpness", "hessian_eigenvalues", "hessian_trac
                                "batch_sharpness")
 #: the residual's DFT on the circle (issue 17, metrics/residual_spectrum.py).
 COLUMN_ORDER = COLUMN_ORDER + ("residual_spectrum",)
+#: the margins of homogeneous networks without an end-to-end vector (Lyu & Li 2020, metrics/classification.py).
+COLUMN_ORDER = COLUMN_ORDER + ("margin_homogeneous", "smoothed_margin")
 
 
 def column_rank(name: str) -> tuple[int, str]:

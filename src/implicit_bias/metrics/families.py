@@ -15,7 +15,7 @@ from implicit_bias.core import theory
 from implicit_bias.core.models import Model, Params
 from implicit_bias.core.objective import Objective
 from implicit_bias.metrics.base import At, Metric
-from implicit_bias.metrics.classification import ClassificationMetrics, FourierMargin
+from implicit_bias.metrics.classification import ClassificationMetrics, FourierMargin, HomogeneousMargins
 from implicit_bias.metrics.residual_spectrum import ResidualSpectrum
 
 
@@ -196,7 +196,7 @@ class Balancedness(Metric):
 REGISTERED: list[Metric] = []
 _BUILT_IN = ("Loss", "ParamNorm", "ModifiedLoss", "GroundTruthError", "HeldOutLoss", "FunctionSpectrum",
              "EndToEndNorms", "MSEAllEntries", "Spectrum", "Balancedness",
-             "ClassificationMetrics", "FourierMargin",
+             "ClassificationMetrics", "FourierMargin", "HomogeneousMargins",
              "ResidualSpectrum")
 
 
@@ -219,5 +219,5 @@ def default_metrics(top_k: int, lr: jax.Array | None = None, batch_size: int = 0
             FunctionSpectrum(top_k=top_k), EndToEndNorms(), MSEAllEntries(), Spectrum(top_k=top_k),
             Balancedness(),
             ClassificationMetrics(), FourierMargin(),
-            ResidualSpectrum(),
+            ResidualSpectrum(), HomogeneousMargins(),
             *REGISTERED)

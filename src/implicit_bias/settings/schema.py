@@ -274,7 +274,11 @@ TRAINERS: dict[str, dict[str, Key]] = {
                        "p": traced(_float(2.0, "p of the lp potential.", minimum=1.0, exclusive=True)),
                        "beta": traced(_float(1.0, "β of the hypentropy potential.", minimum=0.0, exclusive=True)),
                        "normalize": Key("bool", False, "Use ∇L/L = ∇ln L in place of ∇L (Nacson et al. 2019).")},
-    "normalized_gd": dict(_DISCRETE),
+    # a loss-based step in the discrete-time regime of Lyu & Li 2020 (trainers/gradients.py)
+    "normalized_gd": {**_DISCRETE,
+                      "log_power": replace(traced(_float(0.0, "p ≥ 0: the step is η ∇L/(L·max(1, ln(1/L))^p); 0: "
+                                                          "∇L/L (Nacson et al. 2019).", minimum=0.0)),
+                                           hash_neutral_default=True)},
     "adagrad": {**_DISCRETE, **_BATCHED,
                 "initial_accumulator": traced(_float(0.1, "Initial value G_0 of the sum of squared gradients "
                                                      "(optax.adagrad).", minimum=0.0)),

@@ -111,21 +111,31 @@ def value_and_grad(objective: Objective, params):
     return jax.value_and_grad(lambda p: (objective(p), objective.data_loss(p)), has_aux=True)(params)
 
 
-def normalized_value_and_grad(objective: Objective, params):
+def normalized_value_and_grad(objective: Objective, params, log_power=None):
     """((C(θ), L(θ)), ∇ln L(θ)): the normalized gradient ∇L/L of Nacson, Lee, Gunasekar, Savarese,
     Srebro & Soudry 2019, "Convergence of gradient descent on separable data", taken as the
     gradient of ``Objective.log_data_loss`` (a log-sum-exp for the classification losses, which
-    never underflows where L itself would)."""
+    never underflows where L itself would).
+
+    With ``log_power`` p (``normalized_gd.log_power``), the gradient is ∇ln L / max(1, ln(1/L))^p,
+    a loss-based step η/(L·max(1, ln(1/L))^p) on L. For a network homogeneous of order K, the
+    curvature of L near a separating θ is of order L·ln(1/L)^{2−2/K}, so p = 2 − 2/K keeps the step
+    at a fixed fraction of the local stability bound, the regime of the discrete-time analysis of
+    Lyu & Li 2020, "Gradient descent maximizes the margin of homogeneous neural networks" (their
+    step size bound H(L) ∝ 1/(L ln(1/L)^{2−2/K})); p = 0 is ∇ln L exactly (a factor 1)."""
     def log_loss(p):
         return objective.log_data_loss(p), (objective(p), objective.data_loss(p))
-    (_, values), grads = jax.value_and_grad(log_loss, has_aux=True)(params)
+    (log_l, values), grads = jax.value_and_grad(log_loss, has_aux=True)(params)
+    if log_power is not None:
+        scale = jnp.maximum(1.0, -log_l) ** (-log_power)
+        grads = jax.tree_util.tree_map(lambda g: scale * g, grads)
     return values, grads
 
 
 def oracle(objective: Objective, spec: StepSpec, hyper: Mapping, params, key: jax.Array):
     """((C_k(θ), L_k(θ)), g): values at θ and the gradient the update uses (∇ln L_k when normalized)."""
     if spec.normalize:
-        return normalized_value_and_grad(objective, params)
+        return normalized_value_and_grad(objective, params, hyper.get("log_power"))
     (value, loss), grads = value_and_grad(objective, params)
     if spec.sam_variant is None:
         return (value, loss), grads
