@@ -39,7 +39,8 @@ def test_the_mirror_solution_interpolates_and_meets_its_optimality_condition(spa
 def test_small_scale_is_basis_pursuit_and_large_scale_is_minimum_l2(sparse_problem):
     X, y = sparse_problem
     bp_l1 = np.sum(np.abs(basis_pursuit(X, y)))
-    excess = [np.sum(np.abs(mirror_solution(X, y, np.full(25, a), np.zeros(25)))) / bp_l1 - 1 for a in (1e-4, 1e-8, 1e-12)]
+    excess = [np.sum(np.abs(mirror_solution(X, y, np.full(25, a), np.zeros(25)))) / bp_l1 - 1
+              for a in (1e-4, 1e-8, 1e-12)]
     assert 0 <= excess[2] < excess[1] < excess[0] and excess[1] <= 0.01  # the ℓ1 excess closes like 1/ln(1/α)
     min_norm = np.linalg.pinv(X) @ y
     large = mirror_solution(X, y, np.full(25, 1e3), np.zeros(25))

@@ -77,6 +77,9 @@ EXPECTED = {
     "diagonal-margin": ({"gd-matches-flow", "ngd-tracks-flow", "kernel-one-over-gamma", "large-alpha-l2",
                          "small-alpha-l1", "transition-along-loss", "boundary-alpha-squared"},
                         {"large-alpha-l2", "small-alpha-l1"}),
+    "homogeneous-margin": ({"smoothed-margin-monotone", "smoothed-below-normalized", "margin-converges",
+                            "kkt-residual"},
+                           {"smoothed-margin-monotone", "margin-converges"}),
 }
 
 

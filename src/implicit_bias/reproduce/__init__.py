@@ -58,6 +58,7 @@ MODULES = {
     "diagonal-large-steps": "diagonal_large_steps",
     "large-bare-lr": "large_bare_lr",
     "diagonal-margin": "diagonal_margin",
+    "homogeneous-margin": "homogeneous_margin",
 }
 
 
