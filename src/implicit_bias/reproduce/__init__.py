@@ -96,6 +96,20 @@ def relative_distance(a, b) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+def problem_arrays(run, *names: str) -> tuple:
+    """The named arrays of a run's ``problem.npz`` (docs/run-directory.md), as NumPy arrays."""
+    import numpy as np
+
+    with np.load(run.path / "problem.npz") as arrays:
+        return tuple(np.asarray(arrays[name]) for name in names)
+
+
+def signed_samples(run):
+    """Z = diag(y) X, the rows y_i x_i of a classification run's data."""
+    X, y = problem_arrays(run, "X", "y")
+    return y[:, None] * X
+
+
 def angle_degrees(a, b) -> float:
     """The angle between two vectors in degrees, arccos of their clipped cosine."""
     import numpy as np

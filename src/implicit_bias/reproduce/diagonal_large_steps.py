@@ -68,7 +68,7 @@ from scipy import optimize  # noqa: E402
 
 from implicit_bias.engine import StepSpec, batch_indices, named_key, section_settings  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, problem_arrays  # noqa: E402
 
 NAME = "diagonal-large-steps"
 CLAIM = ("(S)GD on u² − v² solves a hyperbolic-entropy problem at the effective scale α·exp(−Gain/2), exactly; "
@@ -205,8 +205,7 @@ def _engine_batches(run, steps: int) -> np.ndarray:
 def _seed_results(runs: dict, seed: int, method: str, quick: bool) -> list[dict]:
     fractions = _fractions(method, quick)
     group = [runs[f"{method}-s{seed}-f{f}"] for f in fractions]
-    with np.load(group[0].path / "problem.npz") as arrays:
-        X, y, truth = arrays["X"], arrays["y"], arrays["ground_truth"]
+    X, y, truth = problem_arrays(group[0], "X", "y", "ground_truth")
     batched = group[0].config["trainer"].get("batch_size", 0)
     batches = _engine_batches(group[0], STEPS[method]) if method == "sgd" else None
     if batched == N_SAMPLES:  # the broken setting: every batch is the whole set, in some order

@@ -83,7 +83,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure, angle_degrees, relative_distance  # noqa: E402
+from . import Claim, Figure, angle_degrees, relative_distance, signed_samples  # noqa: E402
 
 NAME = "diagonal-margin"
 CLAIM = ("On β = u² − v² from scale α, the direction is decided by μ = α²/ln(1/ε): large α at moderate loss → "
@@ -263,11 +263,6 @@ def boundary_mu(Z: np.ndarray, ratios: Margins) -> float:
 
 
 # --------------------------------------------------------------------------- analysis
-def _data(run) -> np.ndarray:
-    with np.load(run.path / "problem.npz") as arrays:
-        return arrays["y"][:, None] * arrays["X"]
-
-
 def _path(run, ratios: Margins):
     """(γ̃, ln 1/L, r₁, r₂) along a run's logged rows with a positive margin and loss."""
     tr = run.trajectory
@@ -306,7 +301,7 @@ def _flow_deviation(run, Z, ratios: Margins) -> float:
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     w1 = np.asarray(runs["max-margin-l1"].end_to_end, dtype=float)
     w2 = np.asarray(runs["max-margin-l2"].end_to_end, dtype=float)
-    Z = _data(runs["max-margin-l2"])
+    Z = signed_samples(runs["max-margin-l2"])
     n = Z.shape[0]
     ratios = Margins(Z, w1, w2)
     claims = []

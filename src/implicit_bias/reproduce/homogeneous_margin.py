@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import optimize  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, problem_arrays  # noqa: E402
 
 NAME = "homogeneous-margin"
 CLAIM = ("On a homogeneous (ReLU²) network, GD with Lyu & Li's loss-based step never decreases the smoothed "
@@ -184,7 +184,7 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
         "positive, strictly shrinking increments of γ̃ over the checkpoints; γ within 2% of γ̃ at the end",
         bool(converge_ok)))
 
-    kkt = {seed: [kkt_residual(runs[f"s{seed}-t{steps}"].params, *_data(runs[f"s{seed}-t{steps}"]))
+    kkt = {seed: [kkt_residual(runs[f"s{seed}-t{steps}"].params, *problem_arrays(runs[f"s{seed}-t{steps}"], "X", "y"))
                   for steps in checkpoints] for seed in seeds}
     ratios = {seed: (np.array([k["epsilon"] for k in ks[1:]]) / np.array([k["epsilon"] for k in ks[:-1]])).tolist()
               for seed, ks in kkt.items()}
@@ -203,11 +203,6 @@ def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
         "ε falls by a factor ≤ 0.95 at every doubling of the steps (ln(1/L) roughly doubles), every seed",
         bool(all(np.all(np.asarray(r) <= 0.95) for r in ratios.values()))))
     return claims, [_figure(longest, kkt, checkpoints)]
-
-
-def _data(run) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(run.path / "problem.npz") as arrays:
-        return arrays["X"], arrays["y"]
 
 
 def _figure(longest: dict, kkt: dict, checkpoints) -> Figure:

@@ -46,7 +46,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure  # noqa: E402
+from . import Claim, Figure, problem_arrays  # noqa: E402
 from .diagonal_large_steps import ALPHA, N_FEATURES, N_SAMPLES, SPARSITY, THRESHOLDS  # noqa: E402
 
 NAME = "large-bare-lr"
@@ -87,8 +87,7 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
 
 
 def _record(run) -> dict:
-    with np.load(run.path / "problem.npz") as arrays:
-        X, y, truth = arrays["X"], arrays["y"], arrays["ground_truth"]
+    X, y, truth = problem_arrays(run, "X", "y", "ground_truth")
     u, v = (np.asarray(run.params[k], float) for k in ("u", "v"))
     beta = np.asarray(run.end_to_end, float)
     trainer = run.config["trainer"]

@@ -54,7 +54,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import Claim, Figure, angle_degrees  # noqa: E402
+from . import Claim, Figure, angle_degrees, signed_samples  # noqa: E402
 
 NAME = "nonseparable-logistic"
 CLAIM = ("Logistic GD on data with a non-separable part: w(t) = w̄ + û ln t + ũ + o(1) — a finite part on the "
@@ -101,11 +101,6 @@ def BROKEN(config: dict) -> dict:  # noqa: N802 - the module contract's name
 
 
 # ----------------------------------------------------------------------------------------------- oracles
-def _data(run) -> np.ndarray:
-    with np.load(run.path / "problem.npz") as arrays:
-        return arrays["y"][:, None] * arrays["X"]
-
-
 def partition(Z: np.ndarray) -> np.ndarray:
     """The maximal separable subset C (a boolean mask): the LP max Σ s_i s.t. Zu ≥ s, 0 ≤ s ≤ 1 (u free)
     attains s_i = 1 exactly on C (the union of the supports of all u with Zu ≥ 0 is one such support)."""
@@ -218,7 +213,7 @@ def oracle(Z: np.ndarray, eta: float) -> dict:
 def analyze(runs: dict, quick: bool) -> tuple[list[Claim], list[Figure]]:
     eta = ETA_SUM
     lr = N * eta
-    facts = oracle(_data(runs["data"]), eta)
+    facts = oracle(signed_samples(runs["data"]), eta)
     w_bar, u_hat, u_tilde = facts["w_bar"], facts["u_hat"], facts["u_tilde"]
     proj_S, proj_perp = facts["proj_S"], facts["proj_perp"]
     decades = _decades(quick)
