@@ -65,6 +65,9 @@ EXPECTED = {
     "sharpness-deep-linear": ({"converges", "between-bound-and-2-over-eta", "no-convergence-below-bound",
                                "small-init-attains-flow-minimizer", "larger-step-flatter", "larger-init-sharper"},
                               {"converges", "small-init-attains-flow-minimizer", "larger-step-flatter"}),
+    "label-noise-sparse": ({"annealed-l1-matches-bp", "annealed-support", "time-average-l1", "plain-gd-not-sparse",
+                            "bp-oracle"},
+                           {"annealed-l1-matches-bp", "annealed-support", "time-average-l1"}),
 }
 
 

@@ -54,6 +54,7 @@ MODULES = {
     "spectral-bias": "spectral_bias",
     "linear-conv-fourier": "linear_conv_fourier",
     "sharpness-deep-linear": "sharpness_deep_linear",
+    "label-noise-sparse": "label_noise_sparse",
 }
 
 
