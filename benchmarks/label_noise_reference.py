@@ -31,9 +31,12 @@ working directory, not into the checkout).
    **σ = δ√m** (≈ 6.32), so both have the same noise covariance, hence the same implicit
    regularizer tr ∇²L (its noise is a Gaussian scale mixture, ours Gaussian). float64 (theirs float32).
 3. **Same result**: the final test error in their convention, ‖v⊙v − w*‖² (their log's ``test
-   error``), for both; both must be ≤ ``--recovery-tol`` × ‖w*‖² (default 1e-2: w* recovered, where
-   plain GD from α = 1 stays at ≈ 0.5 relative — the claim of the paper's Figure 1 and of our
-   reproduction ``label-noise-sparse``). ℓ1 norms are recorded too (min ℓ1 = ‖w*‖₁ = 5 here).
+   error``), for both; with the whole schedule (``--iters`` ≥ 200,000) both must be
+   ≤ ``--recovery-tol`` × ‖w*‖² (default 1e-2: w* recovered — the claim of the paper's sparse
+   regression experiment and of our reproduction ``label-noise-sparse``). A shorter smoke run
+   (``make bench`` quick: 20,000 iterations) stops before recovery; there the two final test errors
+   must agree within ``--agreement-factor`` (default 2: same drift, same noise covariance, one
+   noise draw each). ℓ1 norms are recorded too (min ℓ1 = ‖w*‖₁ = 5 here).
 4. **Time**: process wall time of each, one after the other on one thread each (OMP/MKL/OpenBLAS and
    XLA flags), alternating which goes first over ``--repeats``; ours' training time (the ``train``
    calls, compilation included) too. Only ratios are results (benchmarks/README.md).
@@ -209,24 +212,29 @@ def measure(args) -> dict:
             pair["same_data"] = bool(np.isclose(ref["first"]["train_error"], initial_train_error(X, y, RECIPE["alpha"]),
                                                 rtol=1e-5, atol=0))
             pair["both_recover"] = ref["last"]["test_error"] <= bound and ours["test_error"] <= bound
+            pair["test_error_ratio"] = ours["test_error"] / ref["last"]["test_error"]
+            pair["same_result"] = (pair["both_recover"] if args.iters >= MILESTONES[-1] else
+                                   1 / args.agreement_factor <= pair["test_error_ratio"] <= args.agreement_factor)
             pair["ratio_end_to_end"] = ref["wall_seconds"] / ours["wall_seconds"]
             repeats.append(pair)
             print(f"repeat {k + 1}/{args.repeats}: reference {ref['wall_seconds']:.1f} s ({args.iters:,} iterations, "
                   f"final test error ‖v⊙v − w*‖² = {ref['last']['test_error']:.3g}); ours {ours['wall_seconds']:.1f} s "
                   f"(training {ours['training_seconds']:.1f} s, test error {ours['test_error']:.3g}, ℓ1 "
                   f"{ours['l1']:.4f}); ratio {pair['ratio_end_to_end']:.1f}x; same data {pair['same_data']}, "
-                  f"both recover w* {pair['both_recover']}", flush=True)
+                  f"both recover w* {pair['both_recover']}, same result {pair['same_result']}", flush=True)
     return {"benchmark": "label_noise_reference", "skipped": False,
             "setting": {**RECIPE, "iters": args.iters, "milestones": list(MILESTONES),
                         "ours_sigma": RECIPE["delta"] * RECIPE["m"] ** 0.5, "recovery_bound": bound},
             "reference_commit": args.reference_commit or _git_head(checkout) or "unknown (not a git checkout)",
             "repeats": repeats,
             "ratios": {"reference/ours process wall time": _stats([p["ratio_end_to_end"] for p in repeats])},
-            "check": {"passed": all(p["same_data"] and p["both_recover"] for p in repeats),
+            "check": {"passed": all(p["same_data"] and p["same_result"] for p in repeats),
                       "max_rel_diff": max(max(p["reference"]["last"]["test_error"], p["ours"]["test_error"])
                                           for p in repeats) / float(w_star @ w_star),
-                      "what": "same data (first logged train error) and both recover w*: max_rel_diff is the larger "
-                              "final ‖β − w*‖²/‖w*‖² of the two, ≤ --recovery-tol"},
+                      "what": "same data (first logged train error) and the same result: with the whole schedule "
+                              "(--iters ≥ 200,000) both recover w* (final ‖β − w*‖² ≤ --recovery-tol·‖w*‖²); "
+                              "shorter (a smoke run, before recovery) the two final test errors agree within "
+                              "--agreement-factor. max_rel_diff: the larger final ‖β − w*‖²/‖w*‖²"},
             "description": ("HaoChen, Wei, Lee & Ma's label-noise recipe (jhaochenz96/noise-implicit-bias, "
                             f"quadratic/train_quadratic.py --opt=LNGD, {args.iters:,} iterations) against ours "
                             "(diagonal product model, σ = δ√m, same data and lr schedule): process wall time."),
@@ -257,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=300_000, help="iterations (their README: 300,000)")
     parser.add_argument("--log-interval", type=int, default=20, help="their --log_interval (README: 20)")
     parser.add_argument("--recovery-tol", type=float, default=1e-2, help="test error bound, × ‖w*‖²")
+    parser.add_argument("--agreement-factor", type=float, default=2.0,
+                        help="runs shorter than the schedule: ours/their final test error within this factor")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--ours-worker", default=None, metavar="NPZ", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", default=None)
