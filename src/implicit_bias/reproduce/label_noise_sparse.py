@@ -83,7 +83,7 @@ CLAIM = ("GD with label noise on u²−v² from a large init finds the min-ℓ1 
 SOURCE = ("HaoChen, Wei, Lee & Ma 2021, 'Shape matters: understanding the implicit bias of the noise covariance'; "
           "Pillaud-Vivien, Reygner & Flammarion 2022, 'Label noise (stochastic) gradient descent implicitly "
           "solves the Lasso for quadratic parametrisation'")
-MINUTES = (0.4, 1.1)
+MINUTES = (0.7, 0.9)
 ALPHA = 1.0
 SIGMA = 3.0
 LR = 0.01
