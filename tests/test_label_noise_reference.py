@@ -77,3 +77,13 @@ def test_our_worker_keeps_u_equal_v_and_fits(bench, tmp_path):
     assert got["u_minus_v"] == 0.0  # identical updates of u and v: β = u ⊙ u, their v ⊙ v
     # 2,000 steps of lr 0.01 from v = 1 bring their ¼-loss from 27.6 below 1 (their log: 0.11 at 1,980)
     assert got["data_loss"] / 2 < 1.0
+
+
+def test_run_all_entry_names_this_module_with_arguments_it_accepts(bench, tmp_path):
+    with benchmark_module("run_all") as run_all:
+        entries = run_all.LABEL_NOISE_BENCHMARKS
+    assert set(entries) == {"label_noise_reference"}
+    for mode in ("full", "quick"):
+        out = tmp_path / f"{mode}.json"
+        assert bench.main([*entries["label_noise_reference"][mode], "--json-out", str(out)]) == 0  # skipped
+        assert json.loads(out.read_text())["skipped"] is True
