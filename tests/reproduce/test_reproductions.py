@@ -66,8 +66,9 @@ EXPECTED = {
                                "small-init-attains-flow-minimizer", "larger-step-flatter", "larger-init-sharper"},
                               {"converges", "small-init-attains-flow-minimizer", "larger-step-flatter"}),
     "label-noise-sparse": ({"annealed-l1-matches-bp", "annealed-support", "time-average-l1", "plain-gd-not-sparse",
-                            "bp-oracle"},
-                           {"annealed-l1-matches-bp", "annealed-support", "time-average-l1"}),
+                            "weighted-l1-general-design", "bp-oracle"},
+                           {"annealed-l1-matches-bp", "annealed-support", "time-average-l1",
+                            "weighted-l1-general-design"}),
 }
 
 
