@@ -91,7 +91,8 @@ from . import Claim, Figure, relative_distance  # noqa: E402
 
 NAME = "label-noise-sparse"
 CLAIM = ("GD with label noise on u²−v² from a large init finds the min-ℓ1 (basis pursuit) sparse interpolant "
-         "on a column-normalized design; plain GD from the same init does not.")
+         "on a column-normalized design (the column-norm-weighted ℓ1 one in general); plain GD from the same "
+         "init does not.")
 SOURCE = ("HaoChen, Wei, Lee & Ma 2021, 'Shape matters: understanding the implicit bias of the noise covariance'; "
           "Pillaud-Vivien, Reygner & Flammarion 2022, 'Label noise (stochastic) gradient descent implicitly "
           "solves the Lasso for quadratic parametrisation'")
