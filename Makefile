@@ -40,11 +40,13 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The bench extra adds the PyTorch peer (exactly torch==2.13.0, the CPU wheel). REFERENCE_CODE=PATH (a checkout of
-# roosephu/deep_matrix_factorization) adds the time-to-solution benchmarks against it (benchmarks/README.md).
+# roosephu/deep_matrix_factorization) adds the time-to-solution benchmarks against it (benchmarks/README.md);
+# LABEL_NOISE_CODE=PATH (a checkout of jhaochenz96/noise-implicit-bias) adds label_noise_reference.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/run_all.py $(if $(REFERENCE_CODE),--reference-code $(REFERENCE_CODE)) \
-		$(if $(REFERENCE_PYTHONPATH),--reference-pythonpath $(REFERENCE_PYTHONPATH))
+		$(if $(REFERENCE_PYTHONPATH),--reference-pythonpath $(REFERENCE_PYTHONPATH)) \
+		$(if $(LABEL_NOISE_CODE),--label-noise-code $(LABEL_NOISE_CODE))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

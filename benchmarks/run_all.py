@@ -62,6 +62,12 @@ REFERENCE_BENCHMARKS: dict[str, dict[str, list[str]]] = {
                          "quick": ["--reference-seeds", "1", "--depths", "3", "--n-obs", "2000", "--seeds", "1"]},
 }
 
+#: against HaoChen, Wei, Lee & Ma's code, run when ``--label-noise-code PATH`` gives a checkout of
+#: jhaochenz96/noise-implicit-bias (full: its README's 300,000-iteration recipe, ~30-45 min for the reference)
+LABEL_NOISE_BENCHMARKS: dict[str, dict[str, list[str]]] = {
+    "label_noise_reference": {"full": [], "quick": ["--iters", "20000"]},
+}
+
 
 def normalized(result: dict) -> dict:
     """The result with ``name`` set and numeric ``targets`` (a module's own form: name → minimum
@@ -341,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                              "reference_figure (benchmarks/README.md)")
     parser.add_argument("--reference-pythonpath", default=None, metavar="DIR",
                         help="the reference's own dependencies (toml, wrapt, fasteners, coloredlogs, tensorboardX)")
+    parser.add_argument("--label-noise-code", default=None, metavar="PATH",
+                        help="a checkout of jhaochenz96/noise-implicit-bias: also run label_noise_reference")
     args = parser.parse_args(argv)
     if args.readme:
         report = json.loads(LATEST_JSON.read_text(encoding="utf-8"))
@@ -366,6 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.only:
         print("reference_code, reference_figure: skipped (no --reference-code PATH; make bench "
               "REFERENCE_CODE=PATH [REFERENCE_PYTHONPATH=DIR])", file=sys.stderr)
+    if args.label_noise_code and not args.only:
+        for name, modes in LABEL_NOISE_BENCHMARKS.items():
+            print(f"== {name}", file=sys.stderr, flush=True)
+            results.append(run_benchmark(name, ["--reference-code", args.label_noise_code] + modes[mode]))
+    elif not args.only:
+        print("label_noise_reference: skipped (no --label-noise-code PATH; make bench LABEL_NOISE_CODE=PATH)",
+              file=sys.stderr)
     if args.only and LATEST_JSON.exists():  # keep the other benchmarks' last results beside the new ones
         previous = json.loads(LATEST_JSON.read_text(encoding="utf-8"))
         if previous.get("quick") == args.quick:

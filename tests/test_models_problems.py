@@ -60,6 +60,18 @@ def test_orthogonal_design_has_gram_matrix_n_samples_identity():
     assert np.abs(gaussian.T @ gaussian - 40 * np.eye(10)).max() > 1.0  # negative control
 
 
+def test_normalized_gaussian_design_rescales_the_gaussian_columns_to_norm_sqrt_n():
+    normalized = np.asarray(_problem({**LS, "design": "normalized_gaussian"}).X)
+    gaussian = np.asarray(_problem(LS).X)
+    # every column has norm √n (one division, rounding ~1e-16 relative) ...
+    np.testing.assert_allclose(np.linalg.norm(normalized, axis=0), np.sqrt(12), rtol=1e-14)
+    # ... and is a positive multiple of the same Gaussian column (same key, same draw)
+    scale = normalized / gaussian
+    np.testing.assert_allclose(scale, np.broadcast_to(scale[0], scale.shape), rtol=1e-12)
+    assert np.all(scale > 0)
+    assert np.abs(np.linalg.norm(gaussian, axis=0) - np.sqrt(12)).max() > 0.1  # negative control
+
+
 @pytest.mark.parametrize("sparsity", [1, 5, 30])
 def test_sparse_target_has_exactly_sparsity_nonzeros(sparsity):
     problem = _problem({**LS, "target": "sparse", "sparsity": sparsity})

@@ -80,6 +80,10 @@ EXPECTED = {
     "homogeneous-margin": ({"smoothed-margin-monotone", "smoothed-below-normalized", "margin-converges",
                             "kkt-residual"},
                            {"smoothed-margin-monotone", "margin-converges"}),
+    "label-noise-sparse": ({"annealed-l1-matches-bp", "annealed-support", "time-average-l1", "plain-gd-not-sparse",
+                            "weighted-l1-general-design", "bp-oracle"},
+                           {"annealed-l1-matches-bp", "annealed-support", "time-average-l1",
+                            "weighted-l1-general-design"}),
 }
 
 

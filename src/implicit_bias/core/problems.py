@@ -231,6 +231,8 @@ def _least_squares(problem: SectionSettings, key) -> LeastSquares:
     if problem.design == "orthogonal":
         Q, R = jnp.linalg.qr(G)  # n >= d is validated: Q has orthonormal columns
         X = Q * jnp.sign(jnp.diag(R)) * jnp.sqrt(n)
+    elif problem.design == "normalized_gaussian":  # ‖X_:j‖ = √n: diag(XᵀX/n) = 1, unweighted ℓ1 limits
+        X = G * (jnp.sqrt(n) / jnp.linalg.norm(G, axis=0))
     else:
         X = G
     beta = jax.random.normal(kb, (d,))

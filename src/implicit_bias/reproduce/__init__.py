@@ -59,6 +59,7 @@ MODULES = {
     "large-bare-lr": "large_bare_lr",
     "diagonal-margin": "diagonal_margin",
     "homogeneous-margin": "homogeneous_margin",
+    "label-noise-sparse": "label_noise_sparse",
 }
 
 

@@ -32,7 +32,8 @@ PROBLEMS: dict[str, dict[str, Key]] = {
     "least_squares": {
         "n_samples": _int(20, "Number of rows of the design X.", minimum=1),
         "n_features": _int(50, "Number of columns of X (the dimension of β).", minimum=1),
-        "design": _choice("gaussian", "X has i.i.d. N(0,1) entries, or XᵀX = n_samples·I.", "gaussian", "orthogonal"),
+        "design": _choice("gaussian", "X has i.i.d. N(0,1) entries, or XᵀX = n_samples·I, or Gaussian columns "
+                          "rescaled to norm √n_samples.", "gaussian", "orthogonal", "normalized_gaussian"),
         "target": _choice("dense", "β* has N(0,1) entries everywhere, or on `sparsity` random coordinates.",
                           "dense", "sparse"),
         "sparsity": _int(5, "Number of non-zero coordinates of a sparse β*.", minimum=1),
