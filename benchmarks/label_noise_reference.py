@@ -49,7 +49,6 @@ import datetime as dt
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import write_json_out  # noqa: E402
+from common import git_head, ratio_stats, write_json_out  # noqa: E402
 
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
@@ -184,9 +183,6 @@ def run_ours(npz: Path, iters: int, w_star, workdir: Path) -> dict:
 
 # --------------------------------------------------------------------------- driver
 
-def _stats(values: list[float]) -> dict:
-    return {"values": values, "min": min(values), "median": statistics.median(values), "max": max(values)}
-
 
 def measure(args) -> dict:
     import numpy as np
@@ -225,9 +221,9 @@ def measure(args) -> dict:
     return {"benchmark": "label_noise_reference", "skipped": False,
             "setting": {**RECIPE, "iters": args.iters, "milestones": list(MILESTONES),
                         "ours_sigma": RECIPE["delta"] * RECIPE["m"] ** 0.5, "recovery_bound": bound},
-            "reference_commit": args.reference_commit or _git_head(checkout) or "unknown (not a git checkout)",
+            "reference_commit": args.reference_commit or git_head(checkout) or "unknown (not a git checkout)",
             "repeats": repeats,
-            "ratios": {"reference/ours process wall time": _stats([p["ratio_end_to_end"] for p in repeats])},
+            "ratios": {"reference/ours process wall time": ratio_stats([p["ratio_end_to_end"] for p in repeats])},
             "check": {"passed": all(p["same_data"] and p["same_result"] for p in repeats),
                       "max_rel_diff": max(max(p["reference"]["last"]["test_error"], p["ours"]["test_error"])
                                           for p in repeats) / float(w_star @ w_star),
@@ -245,14 +241,6 @@ def measure(args) -> dict:
                 f"{p['ours']['l1']:.4f} (min ℓ1 = ‖w*‖₁ = {RECIPE['rho']})" for k, p in enumerate(repeats)),
             "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "cores": os.cpu_count(), "load_average": os.getloadavg()}
-
-
-def _git_head(path: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True, text=True)
-    except OSError:
-        return None
-    return out.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:

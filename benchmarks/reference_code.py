@@ -50,7 +50,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from common import write_json_out  # noqa: E402
+from common import git_head, ratio_stats, write_json_out  # noqa: E402
 
 RECIPE = ROOT / "examples" / "fast_completion.toml"
 README = ROOT / "README.md"
@@ -192,9 +192,6 @@ def run_ours(recipe: Path, ratings: Path, W, out: Path, overrides: list[str], ca
 
 # --------------------------------------------------------------------------- driver
 
-def _stats(values: list[float]) -> dict:
-    return {"values": values, "min": min(values), "median": statistics.median(values), "max": max(values)}
-
 
 def measure(args) -> dict:
     checkout = Path(args.reference_code).resolve()
@@ -229,26 +226,18 @@ def measure(args) -> dict:
                   f"{ours['training_seconds']:.1f} s, {ours['steps']} steps, test MSE "
                   f"{ours['test_mse_all_entries']:.2e}); ratios {pair['ratio_end_to_end']:.2f}x end to end, "
                   f"{pair['ratio_training']:.2f}x training", flush=True)
-    ratios = {"reference/ours process wall time": _stats([p["ratio_end_to_end"] for p in repeats]),
-              "reference loop/ours training wall time": _stats([p["ratio_training"] for p in repeats])}
+    ratios = {"reference/ours process wall time": ratio_stats([p["ratio_end_to_end"] for p in repeats]),
+              "reference loop/ours training wall time": ratio_stats([p["ratio_training"] for p in repeats])}
     return {"benchmark": "reference_code", "skipped": False,
             "problem": {"n": args.n, "rank": args.rank, "n_obs": args.n_obs, "seed": args.seed, "depth": args.depth},
             "recipe": str(Path(args.recipe).resolve().relative_to(ROOT)) if Path(args.recipe).resolve().is_relative_to(ROOT)
             else str(args.recipe), "overrides": list(args.set),
-            "reference_commit": args.reference_commit or _git_head(checkout) or "unknown (not a git checkout)", "ours_cold_cache": cold, "repeats": repeats, "ratios": ratios,
+            "reference_commit": args.reference_commit or git_head(checkout) or "unknown (not a git checkout)", "ours_cold_cache": cold, "repeats": repeats, "ratios": ratios,
             "targets": {"reference/ours process wall time": TARGETS["end_to_end"],
                         "reference loop/ours training wall time": TARGETS["training"]},
             "all_no_worse": all(p["no_worse"] for p in repeats),
             "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "cores": os.cpu_count(), "load_average": os.getloadavg()}
-
-
-def _git_head(path: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True, text=True)
-    except OSError:
-        return None
-    return out.stdout.strip() or None
 
 
 def readme_block(result: dict) -> str:

@@ -46,8 +46,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import write_json_out  # noqa: E402
-from reference_code import (RECIPE, _env, _git_head, cli_command, generate_problem, run_reference,  # noqa: E402
+from common import git_head, write_json_out  # noqa: E402
+from reference_code import (RECIPE, _env, cli_command, generate_problem, run_reference,  # noqa: E402
                             write_ratings, write_reference_files)
 
 #: step size per depth for the recipe with the reference's initialization (see the module docstring)
@@ -197,7 +197,7 @@ def measure(args) -> dict:
     return {"benchmark": "reference_figure", "skipped": False,
             "grid": {"depths": depths, "n_obs": n_obs_list, "seeds": len(seeds), "n": args.n, "rank": args.rank,
                      "lr_by_depth": {d: LR_BY_DEPTH[d] for d in depths}},
-            "reference_commit": _git_head(Path(args.reference_code)) or "unknown",
+            "reference_commit": git_head(Path(args.reference_code)) or "unknown",
             "reference_runs_measured": len(reference), "reference_serial_seconds_extrapolated": serial_total,
             "extrapolation": f"Σ over cells of mean measured wall × {len(seeds)} (measured seeds per cell: "
                              f"{args.reference_seeds})",
