@@ -53,6 +53,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "q_alpha": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
     "compile_cost": {"full": [], "quick": []},
     "sharpness_cost": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
+    "startup": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
 }
 #: benchmarks against the papers' own code, run when ``--reference-code PATH`` gives a checkout of
 #: roosephu/deep_matrix_factorization (their arguments follow ``--reference-code``/``--reference-pythonpath``)

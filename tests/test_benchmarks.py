@@ -92,3 +92,21 @@ def test_update_readme_replaces_only_the_marked_block(bench_modules, tmp_path):
     assert not run_all.update_readme(_report(), plain)
     assert plain.read_text(encoding="utf-8") == "no markers\n"
     json.dumps(_report())  # the report the block is written from is plain JSON
+
+
+def test_startup_timing_checks_exit_status_and_parses_importtime():
+    """benchmarks/startup.py: a command that exits other than expected is an error, not a time; the
+    profile line parses ``python -X importtime`` (its largest self times, a module that was imported)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        startup = importlib.import_module("startup")
+    finally:
+        sys.path.remove(str(BENCH))
+    exit_two = [sys.executable, "-c", "import sys; sys.exit(2)"]
+    wall, cpu = startup.timed(exit_two, 2)
+    assert wall > 0 and cpu >= 0
+    with pytest.raises(RuntimeError, match="exited 2"):
+        startup.timed(exit_two, 0)
+    imports = startup.slowest_imports("json", count=3)
+    assert 0 < len(imports) <= 3 and all(seconds >= 0 for _, seconds in imports)
+    assert any(name.startswith("json") for name, _ in startup.slowest_imports("json", count=50))
