@@ -54,6 +54,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "compile_cost": {"full": [], "quick": []},
     "sharpness_cost": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
     "startup": {"full": ["--repeats", "7"], "quick": ["--repeats", "2"]},
+    "factored_completion": {"full": ["--repeats", "5"], "quick": ["--sizes", "100:2000", "--repeats", "1"]},
 }
 #: benchmarks against the papers' own code, run when ``--reference-code PATH`` gives a checkout of
 #: roosephu/deep_matrix_factorization (their arguments follow ``--reference-code``/``--reference-pythonpath``)
