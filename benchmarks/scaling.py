@@ -71,7 +71,7 @@ def peak_flops(n: int, repeats: int) -> float:
     """FLOP/s (per CPU second) of the faster of XLA and NumPy for an n×n×n float64 product (best of ≥ 5
     timings of ~10⁹ FLOPs each; it is timed apart from the GD steps, so under load a fraction can exceed 1)."""
     n_dots = max(5, int(1e9 / (2 * n**3)))
-    loops = gd_steps._peak_loops(n, n_dots)
+    loops = gd_steps.peak_loops(n, n_dots)
     best = 0.0
     for fn in loops.values():
         jax.block_until_ready(fn())
