@@ -170,3 +170,63 @@ def test_docs_show_the_real_files():
     doc = (HERE.parents[1] / "docs" / "extending.md").read_text()
     for name in ("sign_descent.py", "logistic_problem.py", "grad_norm_metric.py"):
         assert f"```python\n{(HERE / name).read_text()}```" in doc, name
+
+
+REPRODUCTION = HERE / "weight_decay_ridge.py"
+
+
+def test_an_extension_registers_a_reproduction_that_the_cli_lists_and_runs(tmp_path):
+    """weight_decay_ridge.py registers itself (``register_reproduction``): ``reproduce --list`` names it,
+    ``reproduce weight-decay-ridge --quick`` runs it with the built-in runner (claims.json, report.html)
+    and exits 0 because its claim holds."""
+    listed = _cli("reproduce", "--list", plugins=str(REPRODUCTION))
+    assert listed.returncode == 0, listed.stderr
+    assert any(line.startswith("weight-decay-ridge: ") for line in listed.stdout.splitlines()), listed.stdout
+    assert "gd-min-norm: " in listed.stdout  # the built-in ones stay, first
+    out = tmp_path / "repro"
+    done = _cli("reproduce", "weight-decay-ridge", "--quick", "--out", out, plugins=str(REPRODUCTION))
+    assert done.returncode == 0, done.stderr[-3000:]
+    claims = json.loads((out / "weight-decay-ridge" / "claims.json").read_text())
+    assert [c["id"] for c in claims] == ["ridge-limit"] and claims[0]["passed"]
+    assert claims[0]["measured"] <= 1e-8
+    assert (out / "weight-decay-ridge" / "report.html").is_file()
+    unknown = _cli("reproduce", "weight-decay-ridge", "--quick", "--out", out, plugins=None)
+    assert unknown.returncode == 2 and "unknown reproduction 'weight-decay-ridge'" in unknown.stderr
+
+
+def _import_file(path: Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_registered_reproduction_can_fail_and_bad_registrations_are_refused(tmp_path, monkeypatch):
+    """Its broken setting (no weight decay) fails the claim through the same runner; a second module of
+    the same NAME, one lacking ``analyze`` and a NAME that is not lower-case words are ValueErrors."""
+    from implicit_bias import reproduce
+    from implicit_bias.reproduce.runner import run_reproduction
+
+    monkeypatch.setattr(reproduce, "MODULES", dict(reproduce.MODULES))
+    monkeypatch.delitem(sys.modules, "weight_decay_ridge_under_test", raising=False)
+    module = _import_file(REPRODUCTION, "weight_decay_ridge_under_test")
+    try:
+        assert reproduce.MODULES["weight-decay-ridge"] == "weight_decay_ridge_under_test"
+        broken = run_reproduction("weight-decay-ridge", quick=True, out=tmp_path, broken=True)
+        assert not broken["passed"] and broken["claims"][0].measured > 0.01
+        with pytest.raises(ValueError, match="exists already"):
+            reproduce.register_reproduction(module)
+        lacking = type(sys)("lacking")
+        for part in reproduce.REQUIRED:
+            setattr(lacking, part, getattr(module, part))
+        del lacking.analyze
+        with pytest.raises(ValueError, match="lacks analyze"):
+            reproduce.register_reproduction(lacking)
+        lacking.analyze, lacking.NAME = module.analyze, "Bad Name"
+        with pytest.raises(ValueError, match="NAME must be"):
+            reproduce.register_reproduction(lacking)
+    finally:
+        sys.modules.pop("weight_decay_ridge_under_test", None)

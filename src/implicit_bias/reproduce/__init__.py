@@ -4,7 +4,7 @@ docs/reproductions.md), as one command with figures and a verdict.
     implicit-bias reproduce --list
     implicit-bias reproduce NAME [--quick] [--out DIR] [--jobs N]      (NAME or all)
 
-A reproduction is a small module in this package (copy one to start your own study) with:
+A reproduction is a small module (copy one to start your own study) with:
 
 - ``NAME``, ``CLAIM`` (one line), ``SOURCE`` (paper, title and authors), ``MINUTES`` = (quick, full)
   (measured wall-clock minutes on 2 cores),
@@ -16,6 +16,9 @@ A reproduction is a small module in this package (copy one to start your own stu
 - ``BROKEN(config) -> config``: a deliberately wrong setting (e.g. depth 1 in place of depth 3)
   under which at least one claim must fail — the test of each reproduction checks that, so the
   verdicts can fail.
+
+The built-in ones live in this package (:data:`BUILT_IN`); a module elsewhere becomes one by calling
+:func:`register_reproduction` when it is imported (through ``IMPLICIT_BIAS_PLUGINS``, docs/extending.md).
 
 The runner (``runner.py``) writes ``DIR/NAME/claims.json`` (a list of ``{id, statement,
 source, measured, expected, passed}``), every figure as PNG and SVG, and ``DIR/NAME/report.html``
@@ -29,38 +32,67 @@ import importlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: reproduction name -> module (in this package); the names are a contract.
-MODULES = {
-    "gd-min-norm": "gd_min_norm",
-    "early-stopping-ridge": "early_stopping_ridge",
-    "weight-decay-hessian": "weight_decay_hessian",
-    "sgd-modified-loss": "sgd_modified_loss",
-    "dropout-ridge": "dropout_ridge",
-    "arora-deep-completion": "arora_deep_completion",
-    "razin-rank-not-norms": "razin_rank_not_norms",
-    "saxe-deep-linear": "saxe_deep_linear",
-    "depth-low-rank": "depth_low_rank",
-    "woodworth-kernel-rich": "woodworth_kernel_rich",
-    "gunasekar-completion": "gunasekar_completion",
-    "zhao-normalized-nuclear": "zhao_normalized_nuclear",
-    "ntk-lazy": "ntk_lazy",
-    "sam-diagonal": "sam_diagonal",
-    "sam-flatness": "sam_flatness",
-    "soudry-max-margin": "soudry_max_margin",
-    "gunasekar-geometry": "gunasekar_geometry",
-    "edge-of-stability": "edge_of_stability",
-    "catapult": "catapult",
-    "adam-linf-margin": "adam_linf_margin",
-    "spectral-bias": "spectral_bias",
-    "linear-conv-fourier": "linear_conv_fourier",
-    "sharpness-deep-linear": "sharpness_deep_linear",
-    "nonseparable-logistic": "nonseparable_logistic",
-    "diagonal-large-steps": "diagonal_large_steps",
-    "large-bare-lr": "large_bare_lr",
-    "diagonal-margin": "diagonal_margin",
-    "homogeneous-margin": "homogeneous_margin",
-    "label-noise-sparse": "label_noise_sparse",
-}
+#: the built-in reproductions' modules (in this package), in the order of docs/reproductions.md;
+#: each module's ``NAME`` is a contract (``implicit-bias reproduce NAME``)
+BUILT_IN = (
+    "gd_min_norm",
+    "early_stopping_ridge",
+    "weight_decay_hessian",
+    "sgd_modified_loss",
+    "dropout_ridge",
+    "arora_deep_completion",
+    "razin_rank_not_norms",
+    "saxe_deep_linear",
+    "depth_low_rank",
+    "woodworth_kernel_rich",
+    "gunasekar_completion",
+    "zhao_normalized_nuclear",
+    "ntk_lazy",
+    "sam_diagonal",
+    "sam_flatness",
+    "soudry_max_margin",
+    "gunasekar_geometry",
+    "edge_of_stability",
+    "catapult",
+    "adam_linf_margin",
+    "spectral_bias",
+    "linear_conv_fourier",
+    "sharpness_deep_linear",
+    "nonseparable_logistic",
+    "diagonal_large_steps",
+    "large_bare_lr",
+    "diagonal_margin",
+    "homogeneous_margin",
+    "label_noise_sparse",
+)
+
+#: reproduction name -> the importable module that defines it: the built-in ones, then those that
+#: extensions add with :func:`register_reproduction`
+MODULES: dict[str, str] = {module.replace("_", "-"): f"{__name__}.{module}" for module in BUILT_IN}
+
+#: what a reproduction module defines (the module docstring above)
+REQUIRED = ("NAME", "CLAIM", "SOURCE", "MINUTES", "configs", "analyze", "BROKEN")
+
+
+def register_reproduction(module) -> str:
+    """Add an extension's module as reproduction ``module.NAME`` (from the module itself:
+    ``register_reproduction(sys.modules[__name__])`` at its end).
+
+    It must define everything a built-in reproduction does (:data:`REQUIRED`, the module
+    docstring above); then ``implicit-bias reproduce NAME``, ``--list`` and ``all`` run it with the
+    same runner, claims.json, figures and report.html. A name that exists, or a module that lacks
+    a part, is refused (``ValueError``). Returns the name. Called by the extension when it is
+    imported (``IMPLICIT_BIAS_PLUGINS``, docs/extending.md)."""
+    missing = [part for part in REQUIRED if not hasattr(module, part)]
+    if missing:
+        raise ValueError(f"module {module.__name__} is not a reproduction: it lacks {', '.join(missing)}")
+    name = module.NAME
+    if not isinstance(name, str) or not name or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in name):
+        raise ValueError(f"module {module.__name__}: NAME must be lower-case letters, digits and '-', got {name!r}")
+    if name in MODULES or name == "all":
+        raise ValueError(f"reproduction {name!r} exists already")
+    MODULES[name] = module.__name__
+    return name
 
 
 @dataclass
@@ -126,4 +158,4 @@ def load(name: str):
 
     if name not in MODULES:
         raise ConfigError("NAME", f"unknown reproduction {name!r}; one of: {', '.join(MODULES)} (or all)")
-    return importlib.import_module(f"{__name__}.{MODULES[name]}")
+    return importlib.import_module(MODULES[name])
