@@ -137,11 +137,20 @@ def _index(connection: sqlite3.Connection, paths: Iterable[Path]) -> int:
     return len(sound)
 
 
-def index_runs(out: Path, paths: Iterable[Path]) -> int:
+def index_runs(out: Path, paths: Iterable[Path], connection: sqlite3.Connection | None = None) -> int:
     """Check and add or update the given run directories (one transaction); returns how many
-    sound runs were written (damaged ones go to the ``damaged`` table)."""
+    sound runs were written (damaged ones go to the ``damaged`` table). ``connection``: an open
+    :func:`open_index` of ``out`` to reuse (a sweep indexes each run as it finishes)."""
+    if connection is not None:
+        return _index(connection, list(paths))
     with closing(_connect(Path(out))) as connection:
         return _index(connection, list(paths))
+
+
+def open_index(out: Path) -> sqlite3.Connection:
+    """The index of ``out``, opened once for many :func:`index_runs` calls (the caller closes it):
+    opening and closing a WAL database costs more than indexing one run."""
+    return _connect(Path(out))
 
 
 def refresh(out: str | Path) -> int:

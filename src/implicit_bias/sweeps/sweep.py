@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -212,22 +213,25 @@ def execute(sweep: Sweep, out: str | Path, *, jobs: int | None = None, scheduler
     def make_tasks(n_workers: int) -> list[list[dict]]:
         return [[sweep.configs[i] for i in task] for task in plan_tasks(sweep, out, n_workers, batch)]
 
+    connection = index.open_index(out)
+
     def collect(task_results: list[dict]) -> None:
         results.extend(task_results)
         run_dirs = [Path(r["run_dir"]) for r in task_results if "run_dir" in r]
         if run_dirs:
-            index.index_runs(out, run_dirs)
+            index.index_runs(out, run_dirs, connection)
         if on_result is not None:
             for k, result in enumerate(task_results):
                 on_result(result, len(results) - len(task_results) + k + 1, len(sweep.configs))
 
-    if scheduler:
-        _execute_dask(make_tasks, out, scheduler, batch, collect)
-    elif jobs == 1:
-        for task in make_tasks(1):
-            collect(run_task(task, str(out), batch))
-    else:
-        _execute_pool(make_tasks(jobs), out, jobs, batch, collect)
+    with closing(connection):
+        if scheduler:
+            _execute_dask(make_tasks, out, scheduler, batch, collect)
+        elif jobs == 1:
+            for task in make_tasks(1):
+                collect(run_task(task, str(out), batch))
+        else:
+            _execute_pool(make_tasks(jobs), out, jobs, batch, collect)
     return SweepResult(out=out, results=results)
 
 
