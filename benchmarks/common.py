@@ -20,6 +20,16 @@ def ratio_stats(values: list[float]) -> dict:
     return {"values": values, "min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
+def package_version(package: str) -> str:
+    """The installed version of ``package``, or "not installed"."""
+    import importlib.metadata as md
+
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
 def git_head(path: Path) -> str | None:
     """The short commit of the git checkout at ``path`` (a reference code's), or None when it is not one."""
     try:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata as md
 import json
 import os
 import platform
@@ -33,6 +32,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import package_version
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -95,13 +96,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(package: str) -> str:
-    try:
-        return md.version(package)
-    except md.PackageNotFoundError:
-        return "not installed"
-
-
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=10)
@@ -127,7 +121,7 @@ def machine_info() -> dict:
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": {p: _version(p) for p in ("implicit-bias", "jax", "jaxlib", "optax", "equinox", "diffrax",
+        "versions": {p: package_version(p) for p in ("implicit-bias", "jax", "jaxlib", "optax", "equinox", "diffrax",
                                               "numpy", "scipy", "torch", "cvxpy")},
         "numpy_blas": _blas(),
         "git_commit": _git("rev-parse", "HEAD"),

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ratio_stats, write_json_out
+from common import package_version, ratio_stats, write_json_out
 
 NAME = "startup"
 BUDGET_SECONDS = 0.3
@@ -79,15 +79,6 @@ def slowest_imports(module: str, count: int = 4) -> list[tuple[str, float]]:
     return sorted(rows, key=lambda row: -row[1])[:count]
 
 
-def _package_version(name: str) -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version(name)
-    except md.PackageNotFoundError:
-        return "not installed"
-
-
 def run(repeats: int) -> dict:
     seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
     for argv, status in COMMANDS.values():  # warm the file cache: the first start reads every .pyc from disk
@@ -109,7 +100,7 @@ def run(repeats: int) -> dict:
     imports = slowest_imports("jax")
     profile = ("`import jax`'s slowest imports (self time): "
                + ", ".join(f"{name} {secs * 1e3:.0f} ms" for name, secs in imports)
-               + f"; ml_dtypes {_package_version('ml_dtypes')}, jax {_package_version('jax')}")
+               + f"; ml_dtypes {package_version('ml_dtypes')}, jax {package_version('jax')}")
     print(f"  profile: {profile}", file=sys.stderr)
     within = all(ratios[name]["median"] >= 1.0 for name in targets)
     note = ("median wall time of a fresh process: "

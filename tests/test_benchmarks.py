@@ -22,7 +22,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 def bench_modules():
     sys.path.insert(0, str(BENCH))
     try:
-        yield {name: importlib.import_module(name) for name in ("gd_steps", "scaling", "run_all")}
+        yield {name: importlib.import_module(name) for name in ("gd_steps", "scaling", "run_all", "startup")}
     finally:
         sys.path.remove(str(BENCH))
 
@@ -94,14 +94,10 @@ def test_update_readme_replaces_only_the_marked_block(bench_modules, tmp_path):
     json.dumps(_report())  # the report the block is written from is plain JSON
 
 
-def test_startup_timing_checks_exit_status_and_parses_importtime():
+def test_startup_timing_checks_exit_status_and_parses_importtime(bench_modules):
     """benchmarks/startup.py: a command that exits other than expected is an error, not a time; the
     profile line parses ``python -X importtime`` (its largest self times, a module that was imported)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        startup = importlib.import_module("startup")
-    finally:
-        sys.path.remove(str(BENCH))
+    startup = bench_modules["startup"]
     exit_two = [sys.executable, "-c", "import sys; sys.exit(2)"]
     wall, cpu = startup.timed(exit_two, 2)
     assert wall > 0 and cpu >= 0
