@@ -62,8 +62,10 @@ CREATE TABLE IF NOT EXISTS damaged (
 CHECKED_SCHEMA = "CREATE TABLE IF NOT EXISTS checked (run_dir TEXT PRIMARY KEY, signature TEXT NOT NULL)"
 
 
-def _connect(out: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(out / INDEX, timeout=60.0, isolation_level=None)
+def open_index(out: Path) -> sqlite3.Connection:
+    """The index of ``out`` (created if absent); the caller closes it. Opening and closing a WAL
+    database costs more than indexing one run, so a sweep opens it once."""
+    connection = sqlite3.connect(Path(out) / INDEX, timeout=60.0, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     # WAL + synchronous=NORMAL: commits are atomic and consistent but not fsynced; a power cut may
     # lose the last commits, which the next refresh re-derives from the run directories (a cache).
@@ -98,7 +100,7 @@ def _row(run_dir: Path) -> tuple | None:
             summary.get("time"), summary.get("wall_seconds"), json.dumps(config), json.dumps(summary), mtime)
 
 
-def _index(connection: sqlite3.Connection, paths: Iterable[Path]) -> int:
+def index_into(connection: sqlite3.Connection, paths: Iterable[Path]) -> int:
     """Check each finished directory; index the sound ones, record the damaged ones (one transaction).
 
     The signature is taken *before* the files are read, so a file replaced during the check
@@ -137,20 +139,12 @@ def _index(connection: sqlite3.Connection, paths: Iterable[Path]) -> int:
     return len(sound)
 
 
-def index_runs(out: Path, paths: Iterable[Path], connection: sqlite3.Connection | None = None) -> int:
+def index_runs(out: Path, paths: Iterable[Path]) -> int:
     """Check and add or update the given run directories (one transaction); returns how many
-    sound runs were written (damaged ones go to the ``damaged`` table). ``connection``: an open
-    :func:`open_index` of ``out`` to reuse (a sweep indexes each run as it finishes)."""
-    if connection is not None:
-        return _index(connection, list(paths))
-    with closing(_connect(Path(out))) as connection:
-        return _index(connection, list(paths))
-
-
-def open_index(out: Path) -> sqlite3.Connection:
-    """The index of ``out``, opened once for many :func:`index_runs` calls (the caller closes it):
-    opening and closing a WAL database costs more than indexing one run."""
-    return _connect(Path(out))
+    sound runs were written (damaged ones go to the ``damaged`` table). A sweep, which indexes
+    each run as it finishes, keeps one :func:`open_index` connection and calls :func:`index_into`."""
+    with closing(open_index(Path(out))) as connection:
+        return index_into(connection, list(paths))
 
 
 def refresh(out: str | Path) -> int:
@@ -160,14 +154,14 @@ def refresh(out: str | Path) -> int:
     out = Path(out)
     if not out.is_dir():
         raise ConfigError("DIR", f"not a directory: {out}")
-    with closing(_connect(out)) as connection:
+    with closing(open_index(out)) as connection:
         known = dict(connection.execute("SELECT run_dir, signature FROM checked").fetchall())
         known.update(connection.execute("SELECT run_dir, signature FROM damaged").fetchall())
         indexed = {name for (name,) in connection.execute("SELECT run_dir FROM runs").fetchall()}
         present = {p.name: p for p in run_dirs(out)}
         finished = {name for name, path in present.items() if (path / store.SUMMARY).is_file()}
         stale = [name for name in sorted(finished) if known.get(name) != signature(present[name])]
-        written = _index(connection, [present[n] for n in stale])
+        written = index_into(connection, [present[n] for n in stale])
         dropped = [(n,) for n in (indexed | set(known)) if n not in finished]
         if dropped:
             with connection:
@@ -182,7 +176,7 @@ def damaged(out: str | Path, *, sync: bool = True) -> pd.DataFrame:
     out = Path(out)
     if sync:
         refresh(out)
-    with closing(_connect(out)) as connection:
+    with closing(open_index(out)) as connection:
         rows = connection.execute("SELECT run_dir, file, problem FROM damaged ORDER BY run_dir").fetchall()
     return pd.DataFrame([(str(out / r), f, p) for r, f, p in rows], columns=["run_dir", "file", "problem"])
 
@@ -205,7 +199,7 @@ def load(out: str | Path, where: str | None = None, *, sync: bool = True) -> pd.
     clause, params = where_sql(where)
     if sync:
         refresh(out)
-    with closing(_connect(out)) as connection:
+    with closing(open_index(out)) as connection:
         try:
             rows = connection.execute(f"SELECT run_dir, config, summary FROM runs {clause} ORDER BY run_dir",
                                       params).fetchall()

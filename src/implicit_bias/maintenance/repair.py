@@ -11,7 +11,7 @@ import json
 from contextlib import closing
 from pathlib import Path
 
-from implicit_bias.catalog.index import _connect, damaged, index_runs
+from implicit_bias.catalog.index import damaged, index_runs, open_index
 from implicit_bias.execution.single import as_config, run
 from implicit_bias.rundir import files as store
 from implicit_bias.rundir.integrity import _short
@@ -35,7 +35,7 @@ def recover_config(out: str | Path, run_dir: str | Path) -> dict | None:
             yield store.read_json(run_dir / store.CONFIG)
         except (OSError, ValueError):
             pass
-        with closing(_connect(out)) as connection:
+        with closing(open_index(out)) as connection:
             row = connection.execute("SELECT known_config FROM damaged WHERE run_dir = ?", (run_dir.name,)).fetchone()
         if row and row[0]:
             yield json.loads(row[0])

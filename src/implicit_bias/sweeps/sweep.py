@@ -219,7 +219,7 @@ def execute(sweep: Sweep, out: str | Path, *, jobs: int | None = None, scheduler
         results.extend(task_results)
         run_dirs = [Path(r["run_dir"]) for r in task_results if "run_dir" in r]
         if run_dirs:
-            index.index_runs(out, run_dirs, connection)
+            index.index_into(connection, run_dirs)
         if on_result is not None:
             for k, result in enumerate(task_results):
                 on_result(result, len(results) - len(task_results) + k + 1, len(sweep.configs))
