@@ -89,7 +89,9 @@ def register_reproduction(module) -> str:
     name = module.NAME
     if not isinstance(name, str) or not name or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in name):
         raise ValueError(f"module {module.__name__}: NAME must be lower-case letters, digits and '-', got {name!r}")
-    if name in MODULES or name == "all":
+    if name == "all":
+        raise ValueError(f"module {module.__name__}: NAME 'all' is reserved (`implicit-bias reproduce all`)")
+    if name in MODULES:
         raise ValueError(f"reproduction {name!r} exists already")
     MODULES[name] = module.__name__
     return name
